@@ -1,0 +1,388 @@
+/**
+ * The frame parser: turns bytes, cut and joined any way TCP likes, into messages, control
+ * frames or one protocol error. It knows no sockets; the connection gives it a sink.
+ *
+ * An integer-state loop over a list of pending chunks. Bytes are copied only when a header
+ * spans chunks, or when a message has several pieces; a frame that sits inside one chunk is
+ * unmasked in place and handed over as a view. Payloads are unmasked and (for text) UTF-8
+ * checked as they arrive, so a bad byte fails the connection on the read where it appears.
+ */
+import { isUtf8 } from 'node:buffer';
+import { ErrorCodes, WebSocketError, isValidCloseCode, type ErrorKind } from './errors.js';
+import { UTF8_ACCEPT, UTF8_REJECT, utf8Step } from './utf8.js';
+
+/** Opcodes (RFC 6455 5.2). */
+export const Opcode = {
+  continuation: 0x0,
+  text: 0x1,
+  binary: 0x2,
+  close: 0x8,
+  ping: 0x9,
+  pong: 0xa,
+} as const;
+
+/** Where the parser delivers what it finds. Implemented once per connection class, not per socket. */
+export interface ReceiverSink {
+  /** A complete message; `data` is the caller's to keep. Text has been validated as UTF-8. */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  onPing(data: Buffer): void;
+  onPong(data: Buffer): void;
+  /** A valid close frame; `code` is 1005 when it carried no status. */
+  onCloseFrame(code: number, reason: string): void;
+  /** The input broke the protocol; the receiver ignores all further input. */
+  onProtocolError(error: WebSocketError): void;
+}
+
+export interface ReceiverOptions {
+  /** Server side: frames must be masked. Client side: frames must not be. */
+  readonly isServer: boolean;
+  /** Largest message in bytes, after reassembly. */
+  readonly maxMessageSize: number;
+}
+
+const State = {
+  header: 0,
+  length16: 1,
+  length64: 2,
+  maskKey: 3,
+  payload: 4,
+  /** After a close frame or an error: input is ignored. */
+  done: 5,
+} as const;
+
+const EMPTY = Buffer.alloc(0);
+
+export class Receiver {
+  #sink: ReceiverSink;
+  #options: ReceiverOptions;
+  #state: number = State.header;
+
+  // Pending input.
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+
+  // The frame being read.
+  #fin = false;
+  #opcode = 0;
+  #masked = false;
+  #mask = 0; // 32-bit mask key, big-endian as on the wire
+  #maskOffset = 0; // how many payload bytes of this frame were unmasked so far
+  #payloadLeft = 0;
+  #controlPayload: Buffer | null = null;
+
+  // The message being assembled (data frames).
+  #messageOpcode = 0; // 0: no message in progress
+  #messageBytes = 0;
+  #fragments: Buffer[] = [];
+  #utf8State = UTF8_ACCEPT;
+  #pieces = 0; // pieces of the current message, to pick the fast path for single-piece text
+
+  constructor(sink: ReceiverSink, options: ReceiverOptions) {
+    this.#sink = sink;
+    this.#options = options;
+  }
+
+  /** True once a close frame or a protocol error was seen: nothing more will be parsed. */
+  get done(): boolean {
+    return this.#state === State.done;
+  }
+
+  /** Feeds bytes in arrival order. Never throws on any input. */
+  push(chunk: Buffer): void {
+    if (this.#state === State.done || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    this.#run();
+  }
+
+  #run(): void {
+    while (this.#state !== State.done) {
+      switch (this.#state) {
+        case State.header:
+          if (this.#buffered < 2 || !this.#readHeader()) return;
+          break;
+        case State.length16:
+          if (this.#buffered < 2) return;
+          this.#setPayloadLength(this.#take(2).readUInt16BE(0));
+          break;
+        case State.length64: {
+          if (this.#buffered < 8) return;
+          const bytes = this.#take(8);
+          const high = bytes.readUInt32BE(0);
+          // RFC 6455 5.2: "the most significant bit MUST be 0".
+          if (high >= 0x80000000) {
+            this.#fail(ErrorCodes.invalidLength, 'payload length has its most significant bit set');
+            return;
+          }
+          // Anything past 2^53 is far beyond any sane limit: report it as too big.
+          if (high > 0x1fffff) {
+            this.#fail(ErrorCodes.messageTooBig, 'payload length exceeds 2^53 - 1');
+            return;
+          }
+          this.#setPayloadLength(high * 0x100000000 + bytes.readUInt32BE(4));
+          break;
+        }
+        case State.maskKey:
+          if (this.#buffered < 4) return;
+          this.#mask = this.#take(4).readUInt32BE(0);
+          this.#maskOffset = 0;
+          this.#startPayload();
+          break;
+        case State.payload:
+          if (!this.#readPayload()) return;
+          break;
+      }
+    }
+  }
+
+  /** Reads the two fixed header bytes and checks everything they decide. */
+  #readHeader(): boolean {
+    const first = this.#chunks[0]!;
+    const b0 = first.length >= 2 ? first[0]! : this.#peekByte(0);
+    const b1 = first.length >= 2 ? first[1]! : this.#peekByte(1);
+    this.#drop(2);
+
+    this.#fin = (b0 & 0x80) !== 0;
+    const opcode = b0 & 0x0f;
+    this.#opcode = opcode;
+    this.#masked = (b1 & 0x80) !== 0;
+    const length = b1 & 0x7f;
+
+    // RFC 6455 5.2: RSV1-3 "MUST be 0 unless an extension is negotiated"; we negotiate none.
+    if ((b0 & 0x70) !== 0) return this.#fail(ErrorCodes.reservedBits, 'RSV bits must be clear');
+
+    if (opcode >= Opcode.close) {
+      if (opcode > Opcode.pong) return this.#fail(ErrorCodes.reservedOpcode, `reserved opcode 0x${opcode.toString(16)}`);
+      if (!this.#fin) return this.#fail(ErrorCodes.fragmentedControl, 'control frames must not be fragmented');
+      if (length > 125) return this.#fail(ErrorCodes.controlTooLong, 'control frame payload over 125 bytes');
+    } else if (opcode === Opcode.continuation) {
+      if (this.#messageOpcode === 0) return this.#fail(ErrorCodes.unexpectedContinuation, 'continuation frame without a message in progress');
+    } else if (opcode === Opcode.text || opcode === Opcode.binary) {
+      if (this.#messageOpcode !== 0) return this.#fail(ErrorCodes.expectedContinuation, 'new message before the fragmented one ended');
+    } else {
+      return this.#fail(ErrorCodes.reservedOpcode, `reserved opcode 0x${opcode.toString(16)}`);
+    }
+
+    if (this.#masked !== this.#options.isServer) {
+      return this.#options.isServer
+        ? this.#fail(ErrorCodes.unmaskedFrame, 'client frames must be masked')
+        : this.#fail(ErrorCodes.maskedFrame, 'server frames must not be masked');
+    }
+
+    if (length === 126) this.#state = State.length16;
+    else if (length === 127) this.#state = State.length64;
+    else this.#setPayloadLength(length);
+    return true;
+  }
+
+  #setPayloadLength(length: number): void {
+    if (this.#opcode < Opcode.close) {
+      // Checked from the header, before a single payload byte is buffered.
+      if (this.#messageBytes + length > this.#options.maxMessageSize) {
+        this.#fail(ErrorCodes.messageTooBig, `message exceeds ${this.#options.maxMessageSize} bytes`);
+        return;
+      }
+      if (this.#opcode !== Opcode.continuation) {
+        this.#messageOpcode = this.#opcode;
+        this.#utf8State = UTF8_ACCEPT;
+        this.#pieces = 0;
+      }
+      this.#messageBytes += length;
+    }
+    this.#payloadLeft = length;
+    if (this.#masked) {
+      this.#state = State.maskKey;
+    } else {
+      this.#mask = 0;
+      this.#startPayload();
+    }
+  }
+
+  #startPayload(): void {
+    this.#state = State.payload;
+    if (this.#opcode >= Opcode.close) this.#controlPayload = null;
+  }
+
+  /** Returns false when it needs more input. */
+  #readPayload(): boolean {
+    if (this.#opcode >= Opcode.close) {
+      // Control frames are tiny (<= 125 bytes): wait for all of them.
+      if (this.#buffered < this.#payloadLeft) return false;
+      const payload = this.#payloadLeft === 0 ? EMPTY : this.#take(this.#payloadLeft);
+      this.#payloadLeft = 0;
+      this.#unmask(payload);
+      this.#state = State.header;
+      this.#control(payload);
+      return true;
+    }
+
+    // Data frames: take what has arrived, so text is validated as it comes.
+    if (this.#payloadLeft > 0) {
+      if (this.#buffered === 0) return false;
+      const piece = this.#take(Math.min(this.#payloadLeft, this.#buffered));
+      this.#payloadLeft -= piece.length;
+      this.#unmask(piece);
+      this.#pieces++;
+      if (this.#messageOpcode === Opcode.text) {
+        // A single-piece final frame is checked at once by the native validator below.
+        const wholeMessage = this.#fin && this.#payloadLeft === 0 && this.#pieces === 1;
+        if (!wholeMessage) {
+          this.#utf8State = utf8Step(this.#utf8State, piece);
+          if (this.#utf8State === UTF8_REJECT) return this.#fail(ErrorCodes.invalidUtf8, 'invalid UTF-8 in a text message');
+        }
+      }
+      this.#fragments.push(piece);
+      if (this.#payloadLeft > 0) return false;
+    }
+
+    this.#state = State.header;
+    if (this.#fin) this.#finishMessage();
+    return true;
+  }
+
+  #finishMessage(): void {
+    const fragments = this.#fragments;
+    const data =
+      fragments.length === 1 ? fragments[0]! : fragments.length === 0 ? EMPTY : Buffer.concat(fragments, this.#messageBytes);
+    const isBinary = this.#messageOpcode === Opcode.binary;
+    if (!isBinary) {
+      const valid = this.#pieces <= 1 ? isUtf8(data) : this.#utf8State === UTF8_ACCEPT;
+      if (!valid) {
+        this.#fail(ErrorCodes.invalidUtf8, 'invalid UTF-8 in a text message');
+        return;
+      }
+    }
+    this.#fragments = [];
+    this.#messageOpcode = 0;
+    this.#messageBytes = 0;
+    this.#pieces = 0;
+    this.#sink.onMessage(data, isBinary);
+  }
+
+  #control(payload: Buffer): void {
+    switch (this.#opcode) {
+      case Opcode.ping:
+        this.#sink.onPing(payload);
+        return;
+      case Opcode.pong:
+        this.#sink.onPong(payload);
+        return;
+      default:
+        this.#closeFrame(payload);
+    }
+  }
+
+  #closeFrame(payload: Buffer): void {
+    if (payload.length === 0) {
+      this.#finish();
+      this.#sink.onCloseFrame(1005, '');
+      return;
+    }
+    if (payload.length === 1) {
+      this.#fail(ErrorCodes.invalidClosePayload, 'close frame payload of 1 byte');
+      return;
+    }
+    const code = payload.readUInt16BE(0);
+    if (!isValidCloseCode(code)) {
+      this.#fail(ErrorCodes.invalidCloseCode, `invalid close code ${code}`);
+      return;
+    }
+    const reasonBytes = payload.subarray(2);
+    if (!isUtf8(reasonBytes)) {
+      this.#fail(ErrorCodes.invalidUtf8, 'invalid UTF-8 in the close reason');
+      return;
+    }
+    this.#finish();
+    this.#sink.onCloseFrame(code, reasonBytes.toString('utf8'));
+  }
+
+  /** Fails the connection; returns false so parsing steps can `return this.#fail(...)`. */
+  #fail(kind: ErrorKind, message: string): false {
+    this.#finish();
+    this.#sink.onProtocolError(new WebSocketError(kind, message));
+    return false;
+  }
+
+  /** Stops parsing and lets go of buffered input. */
+  #finish(): void {
+    this.#state = State.done;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#fragments = [];
+  }
+
+  /** XORs the frame's mask into `bytes`, continuing where the previous piece of the frame ended. */
+  #unmask(bytes: Buffer): void {
+    const n = bytes.length;
+    if (!this.#masked || n === 0) return;
+    const mask = this.#mask;
+    const start = this.#maskOffset;
+    let i = 0;
+    // Byte-wise until the key is aligned, then 4 bytes at a time, then the tail.
+    for (; i < n && ((start + i) & 3) !== 0; i++) bytes[i] ^= (mask >>> (24 - 8 * ((start + i) & 3))) & 0xff;
+    const m0 = mask >>> 24;
+    const m1 = (mask >>> 16) & 0xff;
+    const m2 = (mask >>> 8) & 0xff;
+    const m3 = mask & 0xff;
+    for (; i + 3 < n; i += 4) {
+      bytes[i] ^= m0;
+      bytes[i + 1] ^= m1;
+      bytes[i + 2] ^= m2;
+      bytes[i + 3] ^= m3;
+    }
+    for (; i < n; i++) bytes[i] ^= (mask >>> (24 - 8 * ((start + i) & 3))) & 0xff;
+    this.#maskOffset = (start + n) & 3;
+  }
+
+  #peekByte(index: number): number {
+    for (const chunk of this.#chunks) {
+      if (index < chunk.length) return chunk[index]!;
+      index -= chunk.length;
+    }
+    return 0;
+  }
+
+  /** Drops `n` buffered bytes (already read by peeking). */
+  #drop(n: number): void {
+    this.#buffered -= n;
+    while (n > 0) {
+      const first = this.#chunks[0]!;
+      if (n < first.length) {
+        this.#chunks[0] = first.subarray(n);
+        return;
+      }
+      n -= first.length;
+      this.#chunks.shift();
+    }
+  }
+
+  /** Removes `n` buffered bytes (n <= buffered): a view when they sit in one chunk, else a copy. */
+  #take(n: number): Buffer {
+    this.#buffered -= n;
+    const first = this.#chunks[0]!;
+    if (n === first.length) {
+      this.#chunks.shift();
+      return first;
+    }
+    if (n < first.length) {
+      this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let written = 0;
+    while (written < n) {
+      const chunk = this.#chunks[0]!;
+      const want = n - written;
+      if (chunk.length <= want) {
+        chunk.copy(out, written);
+        written += chunk.length;
+        this.#chunks.shift();
+      } else {
+        chunk.copy(out, written, 0, want);
+        this.#chunks[0] = chunk.subarray(want);
+        written += want;
+      }
+    }
+    return out;
+  }
+}
