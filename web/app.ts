@@ -1,0 +1,689 @@
+/**
+ * The Strangers page: landing with interest tags, then one conversation at a time.
+ *
+ * One state machine (`idle → searching → chatting → ended → searching …`) drives the whole page
+ * through `render()`. Everything a stranger or the server sends is put in the page with
+ * `textContent`, never as HTML.
+ */
+import { Connection, LinkState, endpoint } from './connection.js';
+import { EndReason, Limits, normalizeInterest, type ServerMessage } from './protocol.js';
+
+/** The conversation's state. */
+const ChatState = {
+  /** On the landing page, not in the queue. */
+  idle: 'idle',
+  /** In the queue (or about to be, once the connection is back). */
+  searching: 'searching',
+  chatting: 'chatting',
+  /** A conversation just ended; one key starts the next one. */
+  ended: 'ended',
+} as const;
+type ChatState = (typeof ChatState)[keyof typeof ChatState];
+
+/** Timings of the page's small behaviours. */
+const Timing = {
+  /** Stop "typing" after this much quiet in the composer. */
+  typingIdleMs: 4000,
+  /** Hide the stranger's typing indicator if no "off" arrives (their page may have gone). */
+  typingStaleMs: 20_000,
+  /** How long the skip button waits for its confirming second press. */
+  confirmMs: 3000,
+  /** A message sent this recently is the one an error refers to. */
+  errorBlameMs: 2000,
+  toastMs: 5000,
+} as const;
+
+/** What each `ended.reason` means, in words. */
+const EndedText: Record<string, string> = {
+  [EndReason.skipped]: 'The stranger skipped to someone new.',
+  [EndReason.left]: 'The stranger has left the chat.',
+  [EndReason.disconnected]: "The stranger's connection was lost.",
+  [EndReason.shutdown]: 'The server is restarting, so this chat has ended. Reconnecting…',
+};
+
+/** Stable error codes (docs/protocol.md), in words. */
+const ErrorText: Record<string, string> = {
+  rate_limited: "You're sending too fast. Wait a moment and try again.",
+  too_long: `That message is too long (${Limits.maxText} characters at most).`,
+  not_matched: "You're not in a chat right now.",
+  bad_message: "The server didn't understand the page's last request.",
+};
+
+const STORAGE_KEY = 'strangers.interests';
+
+function $<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (el === null) throw new Error(`#${id} missing from index.html`);
+  return el as T;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** "a", "a and b", "a, b and c". */
+function listText(items: readonly string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+const ui = {
+  app: $<HTMLDivElement>('app'),
+  brand: $<HTMLAnchorElement>('brand'),
+  online: $<HTMLParagraphElement>('online'),
+  link: $<HTMLParagraphElement>('link'),
+  linkText: $<HTMLSpanElement>('link-text'),
+  banner: $<HTMLDivElement>('banner'),
+  bannerText: $<HTMLSpanElement>('banner-text'),
+  retry: $<HTMLButtonElement>('retry'),
+  landing: $<HTMLElement>('landing'),
+  startForm: $<HTMLFormElement>('start-form'),
+  tags: $<HTMLDivElement>('tags'),
+  tagList: $<HTMLUListElement>('tag-list'),
+  interestInput: $<HTMLInputElement>('interest-input'),
+  landingError: $<HTMLParagraphElement>('landing-error'),
+  chat: $<HTMLElement>('chat'),
+  chatStatus: $<HTMLParagraphElement>('chat-status'),
+  report: $<HTMLButtonElement>('report'),
+  stop: $<HTMLButtonElement>('stop'),
+  change: $<HTMLButtonElement>('change'),
+  log: $<HTMLDivElement>('log'),
+  jump: $<HTMLButtonElement>('jump'),
+  typing: $<HTMLParagraphElement>('typing'),
+  typingText: $<HTMLSpanElement>('typing-text'),
+  next: $<HTMLButtonElement>('next'),
+  input: $<HTMLTextAreaElement>('input'),
+  send: $<HTMLButtonElement>('send'),
+  toast: $<HTMLDivElement>('toast'),
+};
+
+// ---- state -------------------------------------------------------------------------------------
+
+let state: ChatState = ChatState.idle;
+let interests: string[] = loadInterests();
+/** Shared interests of the current conversation. */
+let common: readonly string[] = [];
+/** Sent `find` for the current search (false while waiting for the connection). */
+let findSent = false;
+let reported = false;
+/** Skip button pressed once; a second press (or Esc) within `confirmMs` skips. */
+let nextArmed = false;
+let nextArmTimer: ReturnType<typeof setTimeout> | undefined;
+/** We told the stranger we are typing. */
+let typingSent = false;
+let typingIdleTimer: ReturnType<typeof setTimeout> | undefined;
+let typingStaleTimer: ReturnType<typeof setTimeout> | undefined;
+/** The log is scrolled to its end; new lines keep it there. */
+let stuckToBottom = true;
+let unseenLines = 0;
+/** Unread stranger messages while the tab is hidden (shown in the title). */
+let unread = 0;
+let lastOwn: { node: HTMLElement; at: number } | null = null;
+let everConnected = false;
+let bannerTimer: ReturnType<typeof setInterval> | undefined;
+let toastTimer: ReturnType<typeof setTimeout> | undefined;
+const baseTitle = document.title;
+/** A touch screen: no Esc key to advertise. */
+const coarse = matchMedia('(hover: none) and (pointer: coarse)');
+
+const conn = new Connection(endpoint(), { message: onServerMessage, state: onLinkState });
+
+// ---- interests ---------------------------------------------------------------------------------
+
+function loadInterests(): string[] {
+  try {
+    const raw = localStorage.getItem(STORAGE_KEY);
+    const parsed: unknown = raw === null ? [] : JSON.parse(raw);
+    if (!Array.isArray(parsed)) return [];
+    return parsed
+      .filter((x): x is string => typeof x === 'string')
+      .map(normalizeInterest)
+      .filter((x) => x !== '')
+      .slice(0, Limits.maxInterests);
+  } catch {
+    return [];
+  }
+}
+
+function saveInterests(): void {
+  try {
+    localStorage.setItem(STORAGE_KEY, JSON.stringify(interests));
+  } catch {
+    // Private mode or storage disabled: interests are simply not remembered.
+  }
+}
+
+/** Adds the tags typed so far (comma-separated); returns false when nothing could be added. */
+function addInterests(raw: string): boolean {
+  let added = false;
+  for (const part of raw.split(',')) {
+    const tag = normalizeInterest(part);
+    if (tag === '' || interests.includes(tag)) continue;
+    if (interests.length >= Limits.maxInterests) {
+      showLandingError(`Up to ${Limits.maxInterests} interests.`);
+      break;
+    }
+    interests.push(tag);
+    added = true;
+  }
+  renderTags();
+  saveInterests();
+  return added;
+}
+
+function removeInterest(tag: string): void {
+  interests = interests.filter((t) => t !== tag);
+  renderTags();
+  saveInterests();
+  ui.interestInput.focus();
+}
+
+function renderTags(): void {
+  const items = interests.map((tag) => {
+    const li = el('li', 'tag');
+    li.append(el('span', 'tag-text', tag));
+    const x = el('button', 'tag-remove', '×');
+    x.type = 'button';
+    x.setAttribute('aria-label', `Remove ${tag}`);
+    x.addEventListener('click', () => removeInterest(tag));
+    li.append(x);
+    return li;
+  });
+  ui.tagList.replaceChildren(...items);
+  ui.tagList.hidden = items.length === 0;
+}
+
+function showLandingError(text: string): void {
+  ui.landingError.textContent = text;
+  ui.landingError.hidden = text === '';
+}
+
+ui.tags.addEventListener('click', (ev) => {
+  if (ev.target === ui.tags || ev.target === ui.tagList) ui.interestInput.focus();
+});
+
+ui.interestInput.addEventListener('keydown', (ev) => {
+  const input = ui.interestInput;
+  if (ev.key === ',' ) {
+    ev.preventDefault();
+    if (addInterests(input.value)) input.value = '';
+  } else if (ev.key === 'Enter' && input.value.trim() !== '') {
+    ev.preventDefault();
+    addInterests(input.value);
+    input.value = '';
+  } else if (ev.key === 'Backspace' && input.value === '' && interests.length > 0) {
+    ev.preventDefault();
+    const last = interests[interests.length - 1];
+    if (last !== undefined) removeInterest(last);
+  }
+  // Enter on an empty field falls through to the form's submit: Start.
+});
+
+ui.interestInput.addEventListener('input', () => {
+  showLandingError('');
+  // Pasted "a, b, c" becomes tags at once; the text after the last comma stays editable.
+  const v = ui.interestInput.value;
+  const cut = v.lastIndexOf(',');
+  if (cut >= 0) {
+    addInterests(v.slice(0, cut));
+    ui.interestInput.value = v.slice(cut + 1).trimStart();
+  }
+});
+
+ui.interestInput.addEventListener('blur', () => {
+  if (ui.interestInput.value.trim() !== '') {
+    addInterests(ui.interestInput.value);
+    ui.interestInput.value = '';
+  }
+});
+
+ui.startForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  if (ui.interestInput.value.trim() !== '') {
+    addInterests(ui.interestInput.value);
+    ui.interestInput.value = '';
+  }
+  startSearch();
+});
+
+// ---- the conversation --------------------------------------------------------------------------
+
+/** Puts the user in the queue (now, or as soon as the connection is back). */
+function startSearch(): void {
+  disarmNext();
+  stopTyping(false);
+  setStrangerTyping(false);
+  state = ChatState.searching;
+  common = [];
+  reported = false;
+  clearLog();
+  findSent = conn.send(interests.length > 0 ? { type: 'find', interests } : { type: 'find' });
+  addSys(searchingText(), 'searching');
+  render();
+  ui.next.focus();
+}
+
+function searchingText(): string {
+  if (interests.length === 0) return 'Looking for a stranger…';
+  return `Looking for a stranger who likes ${listText(interests)}…`;
+}
+
+/** Skip: end this conversation and look for the next stranger (server re-queues us). */
+function skip(): void {
+  disarmNext();
+  stopTyping(false);
+  setStrangerTyping(false);
+  if (!conn.send({ type: 'next' })) return;
+  state = ChatState.searching;
+  findSent = true;
+  common = [];
+  reported = false;
+  clearLog();
+  addSys(searchingText(), 'searching');
+  render();
+}
+
+/** Stop: leave the conversation (or the queue) without looking for another. */
+function stop(): void {
+  disarmNext();
+  stopTyping(false);
+  setStrangerTyping(false);
+  if (state === ChatState.chatting) {
+    conn.send({ type: 'leave' });
+    end('You left the chat.');
+  } else if (state === ChatState.searching) {
+    if (findSent) conn.send({ type: 'leave' });
+    goLanding();
+  }
+}
+
+function goLanding(): void {
+  if (state === ChatState.searching && findSent) conn.send({ type: 'leave' });
+  state = ChatState.idle;
+  findSent = false;
+  render();
+  ui.interestInput.focus();
+}
+
+function end(text: string): void {
+  state = ChatState.ended;
+  findSent = false;
+  disarmNext();
+  stopTyping(false);
+  setStrangerTyping(false);
+  addSys(text, 'ended');
+  addSys(coarse.matches ? 'Tap New chat to talk to someone else.' : 'Press Enter or Esc for a new chat.', 'hint');
+  render();
+  ui.next.focus();
+}
+
+function report(): void {
+  if (state !== ChatState.chatting || reported) return;
+  if (!conn.send({ type: 'report' })) return;
+  reported = true;
+  addSys('Thanks. You reported this stranger; press New chat to move on.', 'notice');
+  render();
+}
+
+function sendMessage(): void {
+  const text = ui.input.value;
+  if (state !== ChatState.chatting || text.trim() === '') return;
+  if (text.length > Limits.maxText) {
+    toast(ErrorText.too_long ?? '');
+    return;
+  }
+  if (!conn.send({ type: 'msg', text })) {
+    toast('Not connected. Your message is still in the box.');
+    return;
+  }
+  // The stranger's page hides "typing" when the message arrives, so no "off" frame is needed.
+  clearTimeout(typingIdleTimer);
+  typingSent = false;
+  const node = addMessage('you', text);
+  lastOwn = { node, at: Date.now() };
+  ui.input.value = '';
+  autosize();
+  render();
+}
+
+/** Tells the stranger we stopped typing (if we had said we were). */
+function stopTyping(send: boolean): void {
+  clearTimeout(typingIdleTimer);
+  if (typingSent && send) conn.send({ type: 'typing', on: false });
+  typingSent = false;
+}
+
+function onComposerInput(): void {
+  autosize();
+  render();
+  if (state !== ChatState.chatting) return;
+  if (ui.input.value.trim() === '') {
+    stopTyping(true);
+    return;
+  }
+  // One "on" per burst of typing and one "off" after a quiet spell: two frames, not one per key.
+  if (!typingSent) typingSent = conn.send({ type: 'typing', on: true });
+  clearTimeout(typingIdleTimer);
+  typingIdleTimer = setTimeout(() => stopTyping(true), Timing.typingIdleMs);
+}
+
+function setStrangerTyping(on: boolean): void {
+  clearTimeout(typingStaleTimer);
+  ui.typingText.textContent = on ? 'Stranger is typing…' : '';
+  ui.typing.classList.toggle('on', on);
+  if (on) typingStaleTimer = setTimeout(() => setStrangerTyping(false), Timing.typingStaleMs);
+}
+
+function armOrSkip(): void {
+  if (state !== ChatState.chatting) return;
+  if (nextArmed) {
+    skip();
+    return;
+  }
+  nextArmed = true;
+  clearTimeout(nextArmTimer);
+  nextArmTimer = setTimeout(() => {
+    disarmNext();
+    render();
+  }, Timing.confirmMs);
+  render();
+}
+
+function disarmNext(): void {
+  nextArmed = false;
+  clearTimeout(nextArmTimer);
+}
+
+// ---- server messages ---------------------------------------------------------------------------
+
+function onServerMessage(msg: ServerMessage): void {
+  switch (msg.type) {
+    case 'welcome':
+      ui.online.textContent = msg.online > 0 ? `${msg.online.toLocaleString()} online` : '';
+      if (everConnected) toast('Connected again.', 'ok');
+      everConnected = true;
+      // A search interrupted by the connection loss (or started while offline) resumes by itself.
+      if (state === ChatState.searching && !findSent) {
+        findSent = conn.send(interests.length > 0 ? { type: 'find', interests } : { type: 'find' });
+      }
+      render();
+      break;
+    case 'searching':
+      break;
+    case 'matched':
+      onMatched(msg.common);
+      break;
+    case 'msg':
+      if (state !== ChatState.chatting) return;
+      setStrangerTyping(false);
+      addMessage('stranger', msg.text);
+      if (document.visibilityState === 'hidden') {
+        unread++;
+        document.title = `(${unread}) ${baseTitle}`;
+      }
+      break;
+    case 'typing':
+      if (state === ChatState.chatting) setStrangerTyping(msg.on);
+      break;
+    case 'ended':
+      if (state !== ChatState.chatting) return;
+      end(EndedText[msg.reason] ?? 'The chat has ended.');
+      break;
+    case 'error':
+      onError(msg.code, msg.message);
+      break;
+  }
+}
+
+function onMatched(shared: readonly string[]): void {
+  state = ChatState.chatting;
+  common = shared;
+  reported = false;
+  clearLog();
+  addSys("You're now chatting with a random stranger. Say hi!", 'matched');
+  if (shared.length > 0) {
+    const line = el('p', 'sys common');
+    line.append('You both like ');
+    shared.forEach((tag, i) => {
+      if (i > 0) line.append(i === shared.length - 1 ? ' and ' : ', ');
+      line.append(el('b', 'tag-inline', tag));
+    });
+    appendLine(line, true);
+  } else if (interests.length > 0) {
+    addSys('Nobody with your interests was around, so here is someone random.', 'hint');
+  }
+  if (document.visibilityState === 'hidden') document.title = `Stranger found! · ${baseTitle}`;
+  render();
+  ui.input.focus();
+}
+
+function onError(code: string, message: string): void {
+  const text = ErrorText[code] ?? (message !== '' ? message : `Something went wrong (${code}).`);
+  // The protocol has no acknowledgements: an error right after our message is about that message.
+  if (lastOwn !== null && Date.now() - lastOwn.at < Timing.errorBlameMs && (code === 'rate_limited' || code === 'too_long')) {
+    lastOwn.node.classList.add('failed');
+    lastOwn.node.append(el('span', 'msg-note', 'Not delivered'));
+    lastOwn = null;
+  }
+  if (state === ChatState.idle) showLandingError(text);
+  else toast(text);
+  if (state === ChatState.searching && code !== 'rate_limited') {
+    // The server refused the search (e.g. after reports): stop spinning, say why.
+    state = ChatState.ended;
+    findSent = false;
+    addSys(text, 'ended');
+    render();
+  }
+}
+
+function onLinkState(link: LinkState, info: { retryAt: number; code: number; attempt: number }): void {
+  clearInterval(bannerTimer);
+  if (link === LinkState.open) {
+    ui.banner.hidden = true;
+  } else if (link === LinkState.waiting) {
+    if (state === ChatState.chatting) end('Your connection was lost, so this chat has ended.');
+    if (state === ChatState.searching) findSent = false;
+    const update = (): void => {
+      const secs = Math.max(0, Math.ceil((info.retryAt - Date.now()) / 1000));
+      const what = info.code === 1001 || info.code === 1012 ? 'The server is restarting.' : 'Connection lost.';
+      ui.bannerText.textContent = secs > 0 ? `${what} Reconnecting in ${secs} s…` : `${what} Reconnecting…`;
+    };
+    update();
+    bannerTimer = setInterval(update, 500);
+    ui.banner.hidden = false;
+  } else if (info.attempt > 0 || everConnected) {
+    ui.bannerText.textContent = 'Reconnecting…';
+    ui.banner.hidden = false;
+  }
+  ui.app.dataset.link = link;
+  ui.linkText.textContent = link === LinkState.open ? 'Connected' : link === LinkState.waiting ? 'Offline' : 'Connecting…';
+  render();
+}
+
+// ---- the log -----------------------------------------------------------------------------------
+
+function isAtBottom(): boolean {
+  const log = ui.log;
+  return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+}
+
+function scrollToBottom(): void {
+  ui.log.scrollTop = ui.log.scrollHeight;
+  stuckToBottom = true;
+  unseenLines = 0;
+  ui.jump.hidden = true;
+}
+
+/** Appends a line; follows it only when the reader was already at the end (or it is their own). */
+function appendLine(node: HTMLElement, follow: boolean): void {
+  const stick = follow || stuckToBottom;
+  ui.log.append(node);
+  if (stick) {
+    scrollToBottom();
+  } else {
+    unseenLines++;
+    const arrow = el('span', '', ' ↓');
+    arrow.setAttribute('aria-hidden', 'true');
+    ui.jump.replaceChildren(unseenLines === 1 ? '1 new message' : `${unseenLines} new messages`, arrow);
+    ui.jump.hidden = false;
+  }
+}
+
+function addMessage(who: 'you' | 'stranger', text: string): HTMLElement {
+  const row = el('div', `msg ${who}`);
+  row.append(el('span', 'sr-only', who === 'you' ? 'You: ' : 'Stranger: '));
+  row.append(el('p', 'bubble', text)); // textContent: stranger text is never parsed as HTML
+  appendLine(row, who === 'you');
+  return row;
+}
+
+function addSys(text: string, kind: string): void {
+  appendLine(el('p', `sys ${kind}`, text), true);
+}
+
+function clearLog(): void {
+  ui.log.replaceChildren();
+  lastOwn = null;
+  scrollToBottom();
+}
+
+ui.log.addEventListener('scroll', () => {
+  stuckToBottom = isAtBottom();
+  if (stuckToBottom) {
+    unseenLines = 0;
+    ui.jump.hidden = true;
+  }
+}, { passive: true });
+
+// The keyboard opening on a phone shrinks the log; keep the end in view if we were there.
+new ResizeObserver(() => {
+  if (stuckToBottom) ui.log.scrollTop = ui.log.scrollHeight;
+}).observe(ui.log);
+
+ui.jump.addEventListener('click', () => {
+  scrollToBottom();
+  ui.input.focus();
+});
+
+// ---- composer ----------------------------------------------------------------------------------
+
+function autosize(): void {
+  // CSSOM writes are allowed by a strict style-src (only style attributes in markup are not).
+  ui.input.style.height = 'auto';
+  ui.input.style.height = `${ui.input.scrollHeight}px`;
+}
+
+ui.input.addEventListener('input', onComposerInput);
+ui.input.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    sendMessage();
+  }
+});
+ui.send.addEventListener('click', () => {
+  sendMessage();
+  ui.input.focus();
+});
+ui.next.addEventListener('click', () => {
+  if (state === ChatState.chatting) armOrSkip();
+  else if (state === ChatState.searching) stop();
+  else startSearch();
+});
+ui.stop.addEventListener('click', stop);
+ui.report.addEventListener('click', report);
+ui.change.addEventListener('click', goLanding);
+ui.retry.addEventListener('click', () => conn.retryNow());
+ui.brand.addEventListener('click', (ev) => {
+  // Home without a reload: a reload would drop the connection (and the stranger).
+  ev.preventDefault();
+  if (state === ChatState.chatting) {
+    armOrSkip();
+    return;
+  }
+  goLanding();
+});
+
+document.addEventListener('keydown', (ev) => {
+  if (state === ChatState.idle || ev.defaultPrevented || ev.isComposing) return;
+  if (ev.key === 'Escape') {
+    ev.preventDefault();
+    if (state === ChatState.chatting) armOrSkip();
+    else if (state === ChatState.ended) startSearch();
+  } else if (ev.key === 'Enter' && state === ChatState.ended) {
+    // One key starts again; a focused button handles Enter itself.
+    const t = ev.target;
+    if (t instanceof HTMLButtonElement || t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement) return;
+    ev.preventDefault();
+    startSearch();
+  }
+});
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') {
+    unread = 0;
+    document.title = baseTitle;
+  }
+});
+
+// ---- rendering ---------------------------------------------------------------------------------
+
+let toastKind = '';
+function toast(text: string, kind = 'error'): void {
+  clearTimeout(toastTimer);
+  ui.toast.textContent = text;
+  ui.toast.classList.remove(toastKind);
+  toastKind = kind;
+  ui.toast.classList.add(kind);
+  ui.toast.hidden = false;
+  toastTimer = setTimeout(() => {
+    ui.toast.hidden = true;
+  }, Timing.toastMs);
+}
+
+function render(): void {
+  const inChat = state !== ChatState.idle;
+  const linkOpen = conn.state === LinkState.open;
+  ui.app.dataset.view = inChat ? 'chat' : 'landing';
+  ui.app.dataset.state = state;
+  ui.landing.hidden = inChat;
+  ui.chat.hidden = !inChat;
+
+  if (state === ChatState.searching) {
+    ui.chatStatus.textContent = linkOpen ? 'Looking for a stranger…' : 'Waiting for the connection…';
+  } else if (state === ChatState.chatting) {
+    ui.chatStatus.textContent = common.length > 0 ? `Chatting · you both like ${listText(common)}` : 'Chatting with a stranger';
+  } else {
+    ui.chatStatus.textContent = 'Chat ended';
+  }
+  ui.report.hidden = state !== ChatState.chatting;
+  ui.report.disabled = reported || !linkOpen;
+  ui.report.textContent = reported ? 'Reported' : 'Report';
+  ui.stop.hidden = state !== ChatState.chatting;
+  ui.change.hidden = state !== ChatState.ended;
+
+  const chatting = state === ChatState.chatting;
+  ui.input.disabled = !chatting;
+  ui.input.placeholder = chatting ? 'Type a message…' : state === ChatState.searching ? 'Waiting for a stranger…' : 'Chat ended';
+  ui.send.disabled = !chatting || ui.input.value.trim() === '';
+
+  const next = ui.next;
+  next.classList.toggle('armed', chatting && nextArmed);
+  next.classList.toggle('primary', state === ChatState.ended);
+  if (state === ChatState.searching) {
+    next.textContent = 'Stop';
+    next.title = 'Stop looking';
+  } else if (chatting) {
+    next.textContent = nextArmed ? 'Really?' : 'New chat';
+    next.title = nextArmed ? 'Press again (or Esc) to skip this stranger' : 'Skip to a new stranger (Esc twice)';
+  } else {
+    next.textContent = 'New chat';
+    next.title = 'Find a new stranger (Enter or Esc)';
+  }
+}
+
+renderTags();
+render();
+conn.connect();

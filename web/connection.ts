@@ -1,0 +1,117 @@
+/**
+ * A WebSocket to the page's own origin (`/ws`) that comes back by itself: when the network drops
+ * or the server restarts it retries with exponential backoff and jitter, retries at once when the
+ * browser says it is online again or the tab becomes visible, and reports every state change.
+ */
+import { parseServerMessage, type ClientMessage, type ServerMessage } from './protocol.js';
+
+/** Where the connection stands, for the page to show. */
+export const LinkState = {
+  connecting: 'connecting',
+  open: 'open',
+  /** Lost; `retryAt` says when the next attempt starts. */
+  waiting: 'waiting',
+} as const;
+export type LinkState = (typeof LinkState)[keyof typeof LinkState];
+
+/** Callbacks the page supplies. */
+export interface ConnectionEvents {
+  message(msg: ServerMessage): void;
+  /** `retryAt` is a time in ms (Date.now()) when state is `waiting`, else 0. `code` is the close code. */
+  state(state: LinkState, info: { retryAt: number; code: number; attempt: number }): void;
+}
+
+/** Backoff schedule. */
+const Backoff = {
+  /** First retry delay; small so that a quick server restart is barely noticed. */
+  baseMs: 400,
+  /** Never wait longer than this between attempts. */
+  maxMs: 15_000,
+} as const;
+
+/** The endpoint on the page's own origin, `wss://` when the page came over `https://`. */
+export function endpoint(loc: Location = location): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
+}
+
+export class Connection {
+  #url: string;
+  #events: ConnectionEvents;
+  #ws: WebSocket | null = null;
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #state: LinkState = LinkState.connecting;
+
+  constructor(url: string, events: ConnectionEvents) {
+    this.#url = url;
+    this.#events = events;
+    addEventListener('online', () => this.retryNow());
+    addEventListener('offline', () => this.#ws?.close());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.retryNow();
+    });
+  }
+
+  /** The current state. */
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  /** Opens the socket (first call) or does nothing when one is already open or opening. */
+  connect(): void {
+    if (this.#ws !== null) return;
+    clearTimeout(this.#timer);
+    this.#setState(LinkState.connecting, 0, 0);
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.#url);
+    } catch {
+      this.#scheduleRetry(1006);
+      return;
+    }
+    this.#ws = ws;
+    ws.addEventListener('open', () => {
+      this.#attempt = 0;
+      this.#setState(LinkState.open, 0, 0);
+    });
+    ws.addEventListener('message', (ev: MessageEvent) => {
+      const msg = parseServerMessage(ev.data);
+      if (msg !== null) this.#events.message(msg);
+    });
+    ws.addEventListener('close', (ev: CloseEvent) => {
+      if (this.#ws !== ws) return;
+      this.#ws = null;
+      this.#scheduleRetry(ev.code);
+    });
+  }
+
+  /** Skips the backoff wait when the connection is down. */
+  retryNow(): void {
+    if (this.#state === LinkState.waiting) {
+      this.connect();
+    }
+  }
+
+  /** Sends one message; false when the socket is not open (the caller shows that state). */
+  send(msg: ClientMessage): boolean {
+    const ws = this.#ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  #scheduleRetry(code: number): void {
+    const n = this.#attempt++;
+    // Full jitter on an exponential ceiling, so a restarted server is not hit by everyone at once.
+    const ceiling = Math.min(Backoff.maxMs, Backoff.baseMs * 2 ** n);
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    const retryAt = Date.now() + delay;
+    this.#timer = setTimeout(() => this.connect(), delay);
+    this.#setState(LinkState.waiting, retryAt, code);
+  }
+
+  #setState(state: LinkState, retryAt: number, code: number): void {
+    this.#state = state;
+    this.#events.state(state, { retryAt, code, attempt: this.#attempt });
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The wire protocol as the page speaks it (see docs/protocol.md): one JSON object per text frame.
+ * Incoming frames are validated here, so the rest of the page only sees well-formed messages;
+ * anything else becomes `null` and is ignored (extra fields are allowed by the protocol).
+ */
+
+/** Why a conversation ended (the server's `ended.reason`). */
+export const EndReason = {
+  skipped: 'skipped',
+  left: 'left',
+  disconnected: 'disconnected',
+  shutdown: 'shutdown',
+} as const;
+export type EndReason = (typeof EndReason)[keyof typeof EndReason];
+
+/** Messages the server sends. */
+export type ServerMessage =
+  | { readonly type: 'welcome'; readonly id: string; readonly online: number }
+  | { readonly type: 'searching' }
+  | { readonly type: 'matched'; readonly common: readonly string[] }
+  | { readonly type: 'msg'; readonly text: string }
+  | { readonly type: 'typing'; readonly on: boolean }
+  | { readonly type: 'ended'; readonly reason: string }
+  | { readonly type: 'error'; readonly code: string; readonly message: string };
+
+/** Messages the page sends. */
+export type ClientMessage =
+  | { readonly type: 'find'; readonly interests?: readonly string[] }
+  | { readonly type: 'msg'; readonly text: string }
+  | { readonly type: 'typing'; readonly on: boolean }
+  | { readonly type: 'next' }
+  | { readonly type: 'leave' }
+  | { readonly type: 'report' };
+
+/** Protocol limits the page enforces before sending, mirroring the server's defaults. */
+export const Limits = {
+  /** Characters in one message (`too_long` beyond). */
+  maxText: 2000,
+  /** Interest tags per `find`. */
+  maxInterests: 10,
+  /** Characters per interest tag. */
+  maxInterestLength: 32,
+} as const;
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+/** Parses one text frame; returns null for anything that is not a message this page knows. */
+export function parseServerMessage(data: unknown): ServerMessage | null {
+  if (typeof data !== 'string') return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const m = v as Record<string, unknown>;
+  switch (m.type) {
+    case 'welcome':
+      return { type: 'welcome', id: String(m.id ?? ''), online: typeof m.online === 'number' ? m.online : 0 };
+    case 'searching':
+      return { type: 'searching' };
+    case 'matched':
+      return { type: 'matched', common: isStringArray(m.common) ? m.common : [] };
+    case 'msg':
+      return typeof m.text === 'string' ? { type: 'msg', text: m.text } : null;
+    case 'typing':
+      return { type: 'typing', on: m.on === true };
+    case 'ended':
+      return { type: 'ended', reason: typeof m.reason === 'string' ? m.reason : EndReason.disconnected };
+    case 'error':
+      return {
+        type: 'error',
+        code: typeof m.code === 'string' ? m.code : 'unknown',
+        message: typeof m.message === 'string' ? m.message : '',
+      };
+    default:
+      return null;
+  }
+}
+
+/**
+ * Normalizes one interest the way the server does (trim, lower-case, NFC, at most 32 characters),
+ * so that the tags the user sees are the ones that will be matched. Returns '' for an empty tag.
+ */
+export function normalizeInterest(raw: string): string {
+  const s = raw.trim().toLowerCase().normalize('NFC').replace(/\s+/g, ' ');
+  return Array.from(s).slice(0, Limits.maxInterestLength).join('').trim();
+}
