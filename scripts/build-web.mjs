@@ -1,20 +1,29 @@
-// Bundles the browser client (web/) into dist/web with esbuild; the server serves that folder.
-import { build } from 'esbuild';
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+// Bundles the browser client (web/) into dist/web with esbuild; the server serves that folder
+// (src/http/static.ts), rewriting index.html's asset URLs to versioned ones at load time.
+// Type checking is separate: `tsc -p web/tsconfig.json` (part of `npm run build`).
+import { build, transform } from 'esbuild';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const out = 'dist/web';
+rmSync(out, { recursive: true, force: true }); // no stale files left behind to be served
 mkdirSync(out, { recursive: true });
+const target = ['es2020', 'chrome90', 'firefox90', 'safari14'];
 if (existsSync('web/app.ts')) {
   await build({
     entryPoints: ['web/app.ts'],
     bundle: true,
     minify: true,
     format: 'esm',
-    target: ['es2020'],
+    target,
     outfile: `${out}/app.js`,
+    legalComments: 'none',
     logLevel: 'warning',
   });
 }
-for (const file of ['index.html', 'style.css', 'favicon.svg']) {
+if (existsSync('web/style.css')) {
+  const css = await transform(readFileSync('web/style.css', 'utf8'), { loader: 'css', minify: true, target });
+  writeFileSync(`${out}/style.css`, css.code);
+}
+for (const file of ['index.html', 'favicon.svg']) {
   if (existsSync(`web/${file}`)) cpSync(`web/${file}`, `${out}/${file}`);
 }

@@ -6,7 +6,7 @@
  * `textContent`, never as HTML.
  */
 import { Connection, LinkState, endpoint } from './connection.js';
-import { EndReason, Limits, normalizeInterest, type ServerMessage } from './protocol.js';
+import { EndReason, Limits, normalizeInterest, type ClientMessage, type ServerMessage } from './protocol.js';
 
 /** The conversation's state. */
 const ChatState = {
@@ -30,6 +30,8 @@ const Timing = {
   confirmMs: 3000,
   /** A message sent this recently is the one an error refers to. */
   errorBlameMs: 2000,
+  /** Pause before repeating a rate-limited `find` or `next`. */
+  retryControlMs: 1500,
   toastMs: 5000,
 } as const;
 
@@ -47,7 +49,14 @@ const ErrorText: Record<string, string> = {
   too_long: `That message is too long (${Limits.maxText} characters at most).`,
   not_matched: "You're not in a chat right now.",
   bad_message: "The server didn't understand the page's last request.",
+  already_matched: "You're already in a chat.",
+  banned: "Several people reported you, so you can't start new chats for a while.",
+  engine_unavailable: 'Matchmaking is unavailable at the moment. Try again in a little while.',
+  shutting_down: 'The server is restarting. You will be reconnected in a moment.',
 };
+
+/** Errors after which a search simply resumes (after a pause, or on the next connection). */
+const TransientErrors: ReadonlySet<string> = new Set(['rate_limited', 'shutting_down']);
 
 const STORAGE_KEY = 'strangers.interests';
 
@@ -122,6 +131,9 @@ let unseenLines = 0;
 /** Unread stranger messages while the tab is hidden (shown in the title). */
 let unread = 0;
 let lastOwn: { node: HTMLElement; at: number } | null = null;
+/** The last `find`/`next` sent, repeated once if the server rate-limited it. */
+let lastControl: { msg: ClientMessage; at: number } | null = null;
+let controlRetryTimer: ReturnType<typeof setTimeout> | undefined;
 let everConnected = false;
 let bannerTimer: ReturnType<typeof setInterval> | undefined;
 let toastTimer: ReturnType<typeof setTimeout> | undefined;
@@ -260,10 +272,22 @@ function startSearch(): void {
   common = [];
   reported = false;
   clearLog();
-  findSent = conn.send(interests.length > 0 ? { type: 'find', interests } : { type: 'find' });
+  findSent = sendFind();
   addSys(searchingText(), 'searching');
   render();
   ui.next.focus();
+}
+
+function sendFind(): boolean {
+  return sendControl(interests.length > 0 ? { type: 'find', interests } : { type: 'find' });
+}
+
+/** Sends `find` or `next`, remembering it in case the server answers `rate_limited`. */
+function sendControl(msg: ClientMessage): boolean {
+  clearTimeout(controlRetryTimer);
+  const ok = conn.send(msg);
+  lastControl = ok ? { msg, at: Date.now() } : null;
+  return ok;
 }
 
 function searchingText(): string {
@@ -276,7 +300,10 @@ function skip(): void {
   disarmNext();
   stopTyping(false);
   setStrangerTyping(false);
-  if (!conn.send({ type: 'next' })) return;
+  if (!sendControl({ type: 'next' })) {
+    toast('Not connected yet. Try again in a moment.');
+    return;
+  }
   state = ChatState.searching;
   findSent = true;
   common = [];
@@ -324,7 +351,6 @@ function report(): void {
   if (state !== ChatState.chatting || reported) return;
   if (!conn.send({ type: 'report' })) return;
   reported = true;
-  addSys('Thanks. You reported this stranger; press New chat to move on.', 'notice');
   render();
 }
 
@@ -407,7 +433,7 @@ function onServerMessage(msg: ServerMessage): void {
       everConnected = true;
       // A search interrupted by the connection loss (or started while offline) resumes by itself.
       if (state === ChatState.searching && !findSent) {
-        findSent = conn.send(interests.length > 0 ? { type: 'find', interests } : { type: 'find' });
+        findSent = sendFind();
       }
       render();
       break;
@@ -431,6 +457,9 @@ function onServerMessage(msg: ServerMessage): void {
     case 'ended':
       if (state !== ChatState.chatting) return;
       end(EndedText[msg.reason] ?? 'The chat has ended.');
+      break;
+    case 'reported':
+      if (state === ChatState.chatting) addSys('Thanks. You reported this stranger; press New chat to move on.', 'notice');
       break;
     case 'error':
       onError(msg.code, msg.message);
@@ -470,7 +499,19 @@ function onError(code: string, message: string): void {
   }
   if (state === ChatState.idle) showLandingError(text);
   else toast(text);
-  if (state === ChatState.searching && code !== 'rate_limited') {
+  if (state !== ChatState.searching) return;
+  if (code === 'rate_limited') {
+    // The server ignored our find/next: ask again once the bucket has refilled a little.
+    const last = lastControl;
+    if (last !== null && Date.now() - last.at < Timing.errorBlameMs) {
+      clearTimeout(controlRetryTimer);
+      controlRetryTimer = setTimeout(() => {
+        if (state === ChatState.searching) sendControl(last.msg);
+      }, Timing.retryControlMs);
+    }
+  } else if (code === 'shutting_down') {
+    findSent = false; // resumes on the next connection
+  } else if (!TransientErrors.has(code)) {
     // The server refused the search (e.g. after reports): stop spinning, say why.
     state = ChatState.ended;
     findSent = false;

@@ -21,6 +21,8 @@ export type ServerMessage =
   | { readonly type: 'msg'; readonly text: string }
   | { readonly type: 'typing'; readonly on: boolean }
   | { readonly type: 'ended'; readonly reason: string }
+  /** Acknowledges a `report`. */
+  | { readonly type: 'reported' }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
 /** Messages the page sends. */
@@ -68,6 +70,8 @@ export function parseServerMessage(data: unknown): ServerMessage | null {
       return typeof m.text === 'string' ? { type: 'msg', text: m.text } : null;
     case 'typing':
       return { type: 'typing', on: m.on === true };
+    case 'reported':
+      return { type: 'reported' };
     case 'ended':
       return { type: 'ended', reason: typeof m.reason === 'string' ? m.reason : EndReason.disconnected };
     case 'error':
