@@ -1,0 +1,146 @@
+/**
+ * The wire protocol's codec (docs/protocol.md): parses and validates client messages without
+ * ever throwing, and builds server messages. Constant messages are serialized once at load.
+ */
+import type { EndReason } from '../engine/engine.js';
+
+/** Stable error codes sent as `{"type":"error","code":...}`. Clients may rely on them. */
+export const ErrorCode = {
+  /** Not JSON, not an object, unknown `type`, a field of the wrong type, an empty text, or a binary frame. */
+  badMessage: 'bad_message',
+  /** `msg` or `report` while not in a conversation. */
+  notMatched: 'not_matched',
+  /** `msg.text` longer than the limit. */
+  tooLong: 'too_long',
+  /** Over the per-connection message rate; the message was ignored. */
+  rateLimited: 'rate_limited',
+  /** `find` while in a conversation (send `next` or `leave` first). */
+  alreadyMatched: 'already_matched',
+  /** Matchmaking is unavailable (engine store down); try again later. */
+  engineUnavailable: 'engine_unavailable',
+  /** Refused new matches after reports from several people. */
+  banned: 'banned',
+  /** The server is shutting down. */
+  shuttingDown: 'shutting_down',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const errorText: Record<ErrorCode, string> = {
+  bad_message: 'malformed message',
+  not_matched: 'you are not talking to anyone',
+  too_long: 'message too long',
+  rate_limited: 'slow down',
+  already_matched: 'already in a conversation',
+  engine_unavailable: 'matchmaking is temporarily unavailable, try again',
+  banned: 'you have been reported by several people; try again later',
+  shutting_down: 'the server is restarting, reconnect in a moment',
+};
+
+/** A parsed, validated client message. `find.interests` is raw (not yet normalized). */
+export type ClientMessage =
+  | { readonly type: 'find'; readonly interests: readonly string[] }
+  | { readonly type: 'msg'; readonly text: string }
+  | { readonly type: 'typing'; readonly on: boolean }
+  | { readonly type: 'next' }
+  | { readonly type: 'leave' }
+  | { readonly type: 'report' };
+
+/** A message the client got wrong: the code to answer with. */
+export interface ParseError {
+  readonly type: 'error';
+  readonly code: ErrorCode;
+  readonly detail: string;
+}
+
+const NEXT = { type: 'next' } as const;
+const LEAVE = { type: 'leave' } as const;
+const REPORT = { type: 'report' } as const;
+const TYPING_ON = { type: 'typing', on: true } as const;
+const TYPING_OFF = { type: 'typing', on: false } as const;
+const NO_INTERESTS: readonly string[] = Object.freeze([]);
+/** Raw interest entries accepted before normalization (bounds the work on hostile input). */
+const MAX_RAW_INTERESTS = 64;
+
+function bad(detail: string, code: ErrorCode = ErrorCode.badMessage): ParseError {
+  return { type: 'error', code, detail };
+}
+
+/** Counts code points, but only when the UTF-16 length could exceed the limit. */
+function tooLong(text: string, max: number): boolean {
+  if (text.length <= max) return false;
+  if (text.length > max * 2) return true;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++; // low surrogates do not start a code point
+  }
+  return n > max;
+}
+
+/**
+ * Parses one text frame. Never throws: malformed input gives a {@link ParseError}.
+ * `maxChars` is the `msg.text` limit in code points.
+ */
+export function parseClientMessage(data: string | Buffer, maxChars: number): ClientMessage | ParseError {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+  } catch {
+    return bad('not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('not an object');
+  const m = value as Record<string, unknown>;
+  switch (m.type) {
+    case 'msg': {
+      const text = m.text;
+      if (typeof text !== 'string') return bad('msg.text must be a string');
+      if (text.length === 0) return bad('msg.text is empty');
+      if (tooLong(text, maxChars)) return bad(`msg.text is over ${maxChars} characters`, ErrorCode.tooLong);
+      return { type: 'msg', text };
+    }
+    case 'typing':
+      if (typeof m.on !== 'boolean') return bad('typing.on must be a boolean');
+      return m.on ? TYPING_ON : TYPING_OFF;
+    case 'find': {
+      const raw = m.interests;
+      if (raw === undefined) return { type: 'find', interests: NO_INTERESTS };
+      if (!Array.isArray(raw) || raw.length > MAX_RAW_INTERESTS) return bad('find.interests must be an array of strings');
+      for (const t of raw) if (typeof t !== 'string') return bad('find.interests must be an array of strings');
+      return { type: 'find', interests: raw as string[] };
+    }
+    case 'next':
+      return NEXT;
+    case 'leave':
+      return LEAVE;
+    case 'report':
+      return REPORT;
+    default:
+      return bad(typeof m.type === 'string' ? `unknown type '${m.type.slice(0, 32)}'` : 'missing type');
+  }
+}
+
+/** Server messages. The constant ones are built once; `msg` text is serialized once per message. */
+export const ServerMessage = {
+  searching: '{"type":"searching"}',
+  reported: '{"type":"reported"}',
+  typingOn: '{"type":"typing","on":true}',
+  typingOff: '{"type":"typing","on":false}',
+  ended: {
+    skipped: '{"type":"ended","reason":"skipped"}',
+    left: '{"type":"ended","reason":"left"}',
+    disconnected: '{"type":"ended","reason":"disconnected"}',
+    shutdown: '{"type":"ended","reason":"shutdown"}',
+  } satisfies Record<EndReason, string>,
+  error: Object.fromEntries(
+    Object.values(ErrorCode).map((code) => [code, JSON.stringify({ type: 'error', code, message: errorText[code] })]),
+  ) as Record<ErrorCode, string>,
+  welcome(id: string, online: number): string {
+    return `{"type":"welcome","id":${JSON.stringify(id)},"online":${online}}`;
+  },
+  matched(common: readonly string[]): string {
+    return common.length === 0 ? '{"type":"matched","common":[]}' : `{"type":"matched","common":${JSON.stringify(common)}}`;
+  },
+  msg(text: string): string {
+    return `{"type":"msg","text":${JSON.stringify(text)}}`;
+  },
+} as const;

@@ -1,0 +1,9 @@
+/** The chat: sessions, matchmaking rules, relay and the wire protocol codec. Never imports src/ws. */
+export { ChatService, type ChatLogger } from './service.js';
+export { Session, SessionState } from './session.js';
+export { ErrorCode, ServerMessage, parseClientMessage, type ClientMessage, type ParseError } from './codec.js';
+export { normalizeInterests } from './interests.js';
+export { TokenBucket, StrikeCounter } from './rate.js';
+export { Moderation, ipHash } from './moderation.js';
+export { defaultChatOptions, maxFrameBytes, type ChatOptions } from './options.js';
+export { ChatCloseCode, type Peer } from './transport.js';

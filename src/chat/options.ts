@@ -1,0 +1,64 @@
+/**
+ * Every limit of the chat in one place, each with its default and the reason for it.
+ * The CLI (src/cli/config.ts) maps flags and environment variables onto these.
+ */
+export interface ChatOptions {
+  /** Longest `msg.text`, in characters (code points); longer gets `too_long`. @default 2000 */
+  maxMessageChars: number;
+  /** Interest tags kept per user (the rest are dropped). @default 10 */
+  maxInterests: number;
+  /** Longest interest tag in characters (longer tags are cut). @default 32 */
+  maxInterestChars: number;
+  /** A user with interests waits this long for a shared interest, then accepts anyone (ms). @default 5000 */
+  interestWaitMs: number;
+  /** Client messages per second per connection (token refill rate); 0 turns limiting off. @default 5 */
+  rateLimit: number;
+  /** Bucket size: messages a client may send in a burst. @default 10 */
+  rateBurst: number;
+  /** Rate-limited messages (forgiven at 1/s) after which the connection is closed 1008. @default 20 */
+  floodStrikes: number;
+  /** Recent skip partners (either way) a user is not paired with again. @default 5 */
+  noRepeat: number;
+  /** Distinct reporters within `reportWindowMs` that get a user refused new matches. @default 3 */
+  reportThreshold: number;
+  /** Window in which reports are counted (ms). @default 3600000 (one hour) */
+  reportWindowMs: number;
+  /** How long a reported user is refused new matches (ms). @default 1800000 (30 minutes) */
+  banMs: number;
+  /** People tracked by moderation at most (memory bound; the oldest are forgotten). @default 100000 */
+  maxTracked: number;
+  /** Salt for the IP hash that identifies people in moderation; share it across nodes. @default random per process */
+  ipSalt: string;
+  /** How often this node publishes its counts to the engine (ms). @default 1000 */
+  presenceIntervalMs: number;
+  /**
+   * A user who left the queue while being matched waits this long at most for that match to
+   * arrive before queueing again (ms); guards against a lost relay event. @default 10000
+   */
+  staleMatchTimeoutMs: number;
+}
+
+export const defaultChatOptions: Readonly<Omit<ChatOptions, 'ipSalt'>> = {
+  maxMessageChars: 2000,
+  maxInterests: 10,
+  maxInterestChars: 32,
+  interestWaitMs: 5000,
+  rateLimit: 5,
+  rateBurst: 10,
+  floodStrikes: 20,
+  noRepeat: 5,
+  reportThreshold: 3,
+  reportWindowMs: 3_600_000,
+  banMs: 1_800_000,
+  maxTracked: 100_000,
+  presenceIntervalMs: 1000,
+  staleMatchTimeoutMs: 10_000,
+};
+
+/**
+ * Largest WebSocket message the protocol needs, in bytes: a maximal `msg` where every character
+ * is JSON-escaped (6 bytes, `\u0000`), plus room for the envelope. Larger frames close with 1009.
+ */
+export function maxFrameBytes(o: Pick<ChatOptions, 'maxMessageChars' | 'maxInterests' | 'maxInterestChars'>): number {
+  return Math.max(o.maxMessageChars, o.maxInterests * (o.maxInterestChars + 3)) * 6 + 1024;
+}

@@ -1,0 +1,561 @@
+/**
+ * The chat service: sessions, matchmaking rules and relay, on top of an {@link Engine} and a
+ * {@link Peer} per connection. Knows nothing of frames or sockets.
+ *
+ * Relay is local-first: a partner on this node is reached directly through its session; only
+ * cross-node traffic goes through `engine.relay`.
+ *
+ * Matching races (engine calls are asynchronous): a session is marked `queued` before the call
+ * that may enqueue it, so a concurrent pairing that takes it can be told apart from a stale one;
+ * a `remove` that returns false means a `matched` is on its way (`expectMatch`), and the session
+ * does not queue again until it arrives (or `staleMatchTimeoutMs`). A local pairing that finds
+ * its partner no longer searching simply tries the queue again.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Engine, EngineListener, NodeCounts, RelayEvent, Waiter } from '../engine/engine.js';
+import { EndReason } from '../engine/engine.js';
+import { ErrorCode, ServerMessage, parseClientMessage, type ParseError } from './codec.js';
+import { normalizeInterests, sameInterests } from './interests.js';
+import { Moderation, ipHash } from './moderation.js';
+import { defaultChatOptions, type ChatOptions } from './options.js';
+import { Session, SessionState } from './session.js';
+import { ChatCloseCode, type Peer } from './transport.js';
+
+/** The subset of a pino logger the chat uses. */
+export interface ChatLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+const silent: ChatLogger = { warn() {}, error() {} };
+
+export class ChatService {
+  readonly options: Readonly<ChatOptions>;
+  readonly engine: Engine;
+  readonly moderation: Moderation;
+  readonly #sessions = new Map<string, Session>();
+  readonly #log: ChatLogger;
+  #searching = 0;
+  #chatting = 0;
+  #draining = false;
+  #presenceTimer: NodeJS.Timeout | undefined;
+  #ticks = 0;
+  /** The counts last published, to correct the cluster sum with this node's live counts. */
+  #reported: NodeCounts = { online: 0, searching: 0, chatting: 0 };
+
+  constructor(engine: Engine, options: Partial<ChatOptions> = {}, log: ChatLogger = silent) {
+    this.engine = engine;
+    this.options = { ...defaultChatOptions, ipSalt: randomUUID(), ...options };
+    this.moderation = new Moderation(this.options);
+    this.#log = log;
+  }
+
+  /** Starts the engine and the presence reports. */
+  async start(): Promise<void> {
+    const listener: EngineListener = {
+      onRelay: (e) => this.#onRelay(e),
+      onNodeDown: (id) => this.#onNodeDown(id),
+    };
+    await this.engine.start(listener);
+    this.#publish();
+    this.#presenceTimer = setInterval(() => this.#publish(), this.options.presenceIntervalMs);
+    this.#presenceTimer.unref();
+  }
+
+  /** This node's counts. */
+  counts(): NodeCounts {
+    return { online: this.#sessions.size, searching: this.#searching, chatting: this.#chatting };
+  }
+
+  /** Cluster-wide counts: the engine's sum, with this node's share replaced by its live counts. */
+  clusterCounts(): NodeCounts {
+    const all = this.engine.presence.counts();
+    const mine = this.counts();
+    const r = this.#reported;
+    return {
+      online: Math.max(mine.online, all.online - r.online + mine.online),
+      searching: Math.max(mine.searching, all.searching - r.searching + mine.searching),
+      chatting: Math.max(mine.chatting, all.chatting - r.chatting + mine.chatting),
+    };
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** A new connection: creates its session and greets it. `ip` is hashed at once and not kept. */
+  connect(peer: Peer, ip: string): Session {
+    const o = this.options;
+    const s = new Session(randomUUID(), peer, ipHash(o.ipSalt, ip), o.rateLimit, o.rateBurst, o.floodStrikes, Date.now());
+    this.#sessions.set(s.id, s);
+    peer.send(ServerMessage.welcome(s.id, this.clusterCounts().online));
+    return s;
+  }
+
+  /** One message from the client (text frames; `binary` true for binary frames, which are refused). */
+  receive(s: Session, data: string | Buffer, binary = false): void {
+    if (s.closed) return;
+    const now = Date.now();
+    if (binary) return this.#reject(s, { type: 'error', code: ErrorCode.badMessage, detail: 'binary frame' }, now);
+    const m = parseClientMessage(data, this.options.maxMessageChars);
+    if (m.type === 'error') return this.#reject(s, m, now);
+    // `leave` is never limited: a client must always be able to stop.
+    if (m.type !== 'leave' && !s.bucket.take(now)) {
+      return this.#reject(s, { type: 'error', code: ErrorCode.rateLimited, detail: '' }, now);
+    }
+    switch (m.type) {
+      case 'msg':
+        if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
+        if (s.partner !== undefined) s.partner.peer.send(ServerMessage.msg(m.text));
+        else this.engine.relay.send(s.partnerNode, { kind: 'msg', to: s.partnerId, from: s.id, text: m.text });
+        return;
+      case 'typing':
+        // Typing while not matched is a harmless race (the partner just left): ignored.
+        if (s.state !== SessionState.chatting) return;
+        if (s.partner !== undefined) s.partner.peer.send(m.on ? ServerMessage.typingOn : ServerMessage.typingOff);
+        else this.engine.relay.send(s.partnerNode, { kind: 'typing', to: s.partnerId, from: s.id, on: m.on });
+        return;
+      case 'find':
+        return this.#find(s, m.interests, now);
+      case 'next':
+        return this.#next(s, now);
+      case 'leave':
+        return this.#leave(s);
+      case 'report':
+        return this.#report(s, now);
+    }
+  }
+
+  /** The connection is gone. Ends its conversation (`disconnected`) or search. */
+  disconnect(s: Session): void {
+    if (s.closed) return;
+    if (s.state === SessionState.chatting) this.#endWith(s, EndReason.disconnected);
+    else if (s.state === SessionState.searching) this.#stopSearch(s);
+    s.closed = true;
+    this.#clearTimer(s);
+    this.#sessions.delete(s.id);
+  }
+
+  /**
+   * Drain: refuses new searches, tells every matched user `shutdown` (a partner on another node
+   * gets `disconnected`), stops every search and leaves the cluster. Closing the connections
+   * (1001) is the transport's job.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    if (this.#presenceTimer !== undefined) clearInterval(this.#presenceTimer);
+    for (const s of this.#sessions.values()) {
+      if (s.state === SessionState.chatting) {
+        s.peer.send(ServerMessage.ended.shutdown);
+        const p = s.partner;
+        if (p !== undefined) {
+          this.#setState(s, SessionState.idle);
+          p.peer.send(ServerMessage.ended.shutdown);
+          this.#setState(p, SessionState.idle);
+        } else {
+          this.engine.relay.send(s.partnerNode, { kind: 'ended', to: s.partnerId, from: s.id, reason: EndReason.disconnected });
+          this.#setState(s, SessionState.idle);
+        }
+      } else if (s.state === SessionState.searching) {
+        this.#stopSearch(s);
+      }
+    }
+    try {
+      await this.engine.close();
+    } catch (err) {
+      this.#log.error({ err }, 'engine close failed');
+    }
+  }
+
+  // ---- client commands ----
+
+  #find(s: Session, raw: readonly string[], now: number): void {
+    if (s.state === SessionState.chatting) return this.#error(s, ErrorCode.alreadyMatched);
+    const interests = normalizeInterests(raw, this.options.maxInterests, this.options.maxInterestChars);
+    if (s.state === SessionState.searching) {
+      if (sameInterests(interests, s.interests)) {
+        s.peer.send(ServerMessage.searching);
+        return;
+      }
+      this.#stopSearch(s); // new interests: search again from the start
+    }
+    s.interests = interests;
+    this.#startSearch(s, now);
+  }
+
+  #next(s: Session, now: number): void {
+    if (s.state === SessionState.searching) {
+      s.peer.send(ServerMessage.searching);
+      return;
+    }
+    if (s.state === SessionState.chatting) {
+      s.remember(s.partnerId, this.options.noRepeat);
+      this.#endWith(s, EndReason.skipped);
+    }
+    this.#startSearch(s, now);
+  }
+
+  #leave(s: Session): void {
+    if (s.state === SessionState.chatting) this.#endWith(s, EndReason.left);
+    else if (s.state === SessionState.searching) this.#stopSearch(s);
+  }
+
+  #report(s: Session, now: number): void {
+    if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
+    if (s.partner !== undefined) this.#recordReport(s.partner, s.person, now);
+    else this.engine.relay.send(s.partnerNode, { kind: 'report', to: s.partnerId, from: s.id, reporter: s.person });
+    s.peer.send(ServerMessage.reported);
+  }
+
+  #recordReport(target: Session, reporter: string, now: number): void {
+    if (this.moderation.report(target.person, reporter, now)) {
+      this.#log.warn({ event: 'banned', person: target.person }, 'user refused new matches after reports');
+    }
+  }
+
+  // ---- searching ----
+
+  #startSearch(s: Session, now: number): void {
+    if (this.#draining) return this.#error(s, ErrorCode.shuttingDown);
+    if (this.moderation.banned(s.person, now)) return this.#error(s, ErrorCode.banned);
+    if (!this.engine.ready()) return this.#error(s, ErrorCode.engineUnavailable);
+    this.#setState(s, SessionState.searching);
+    s.since = now;
+    s.anyoneAfter = s.interests.length > 0 ? now + this.options.interestWaitMs : now;
+    s.peer.send(ServerMessage.searching);
+    this.#enqueue(s, now);
+  }
+
+  /** Puts a searching session in the queue unless a call is in flight or a stale match is due. */
+  #enqueue(s: Session, now: number): void {
+    if (s.inflight || s.queued) return;
+    if (s.expectMatch > 0) {
+      const wait = s.expectSince + this.options.staleMatchTimeoutMs - now;
+      if (wait > 0) {
+        this.#setTimer(s, this.#onStaleTimeout, wait);
+        return;
+      }
+      s.expectMatch = 0; // the announced match was lost (relay is at-most-once)
+    }
+    void this.#pair(s, this.#waiterOf(s));
+  }
+
+  #waiterOf(s: Session): Waiter {
+    return {
+      userId: s.id,
+      nodeId: this.engine.nodeId,
+      interests: s.interests,
+      since: s.since,
+      anyoneAfter: s.anyoneAfter,
+      avoid: s.recent,
+    };
+  }
+
+  /** Pairs session `s` (searching for itself) or queues it; `s.queued` is set before the call. */
+  async #pair(s: Session, waiter: Waiter): Promise<void> {
+    const seq = s.seq;
+    s.inflight = true;
+    s.queued = true;
+    for (;;) {
+      let m;
+      try {
+        m = await this.engine.queue.pairOrEnqueue(waiter, Date.now());
+      } catch (err) {
+        s.inflight = false;
+        s.queued = false;
+        this.#log.warn({ err: String(err) }, 'matchmaking failed');
+        if (!s.closed && s.seq === seq) {
+          this.#setState(s, SessionState.idle);
+          this.#error(s, ErrorCode.engineUnavailable);
+        }
+        return;
+      }
+      if (m === null) {
+        s.inflight = false;
+        if (!s.queued) return; // taken by a concurrent pairing while the call was in flight
+        if (s.closed || s.seq !== seq) {
+          // Left (or restarted) while the call was in flight: take it out again.
+          this.#dequeue(s);
+          if (!s.closed && s.state === SessionState.searching) this.#enqueue(s, Date.now());
+        } else if (s.anyoneAfter > Date.now()) {
+          this.#setTimer(s, this.#onInterestWait, s.anyoneAfter - Date.now());
+        }
+        return;
+      }
+      const partner = m.partner;
+      if (s.closed || s.seq !== seq) {
+        // We no longer want a partner: give this one its place back.
+        s.inflight = false;
+        s.queued = false;
+        this.#giveBack(partner);
+        if (!s.closed && s.state === SessionState.searching) this.#enqueue(s, Date.now());
+        return;
+      }
+      if (partner.nodeId === this.engine.nodeId) {
+        const p = this.#sessions.get(partner.userId);
+        if (p === undefined || !this.#taken(p)) continue; // gone or no longer searching: try again
+        s.inflight = false;
+        s.queued = false;
+        this.#begin(s, p, p.id, this.engine.nodeId, m.common, true);
+        return;
+      }
+      // Remote partner: we start at once; its node accepts, or answers `ended`.
+      s.inflight = false;
+      s.queued = false;
+      this.#begin(s, undefined, partner.userId, partner.nodeId, m.common, false);
+      this.#announce(partner, s.id, this.engine.nodeId, m.common);
+      return;
+    }
+  }
+
+  /** Sends `matched` to a remote waiter's node. */
+  #announce(to: Waiter, partner: string, partnerNode: string, common: readonly string[]): void {
+    this.engine.relay.send(to.nodeId, { kind: 'matched', to: to.userId, partner, partnerNode, common });
+  }
+
+  /** A waiter we took from the queue but cannot use gets its place back (its `since` is kept). */
+  #giveBack(w: Waiter): void {
+    if (w.nodeId === this.engine.nodeId) {
+      const p = this.#sessions.get(w.userId);
+      if (p !== undefined && this.#taken(p)) this.#enqueue(p, Date.now());
+      return;
+    }
+    void this.#pairFor(w);
+  }
+
+  /** Pairs or queues a remote user on its node's behalf; every side learns of a match by `matched`. */
+  async #pairFor(w: Waiter): Promise<void> {
+    for (;;) {
+      let m;
+      try {
+        m = await this.engine.queue.pairOrEnqueue(w, Date.now());
+      } catch (err) {
+        // Its node will see no match; the user can search again.
+        this.#log.warn({ err: String(err) }, 'matchmaking failed');
+        return;
+      }
+      if (m === null) return;
+      const partner = m.partner;
+      if (partner.nodeId === this.engine.nodeId) {
+        const p = this.#sessions.get(partner.userId);
+        if (p === undefined || !this.#taken(p)) continue;
+        this.#begin(p, undefined, w.userId, w.nodeId, m.common, false);
+        this.#announce(w, p.id, this.engine.nodeId, m.common);
+        return;
+      }
+      this.#announce(w, partner.userId, partner.nodeId, m.common);
+      this.#announce(partner, w.userId, w.nodeId, m.common);
+      return;
+    }
+  }
+
+  /**
+   * A pairing took session `p` from the queue. Returns true if `p` accepts (it is searching),
+   * keeping the bookkeeping of expected matches either way.
+   */
+  #taken(p: Session): boolean {
+    if (p.queued) p.queued = false; // the entry we believed in
+    else if (p.removing > 0 || p.expectMatch > 0) p.expectMatch--; // announced by a remove's false
+    if (p.closed || p.state !== SessionState.searching) return false;
+    this.#clearTimer(p);
+    return true;
+  }
+
+  /** Takes a session out of the queue; a false answer means a match for it is on its way. */
+  #dequeue(s: Session): void {
+    s.queued = false;
+    s.removing++;
+    this.engine.queue.remove(s.id).then(
+      (was) => {
+        s.removing--;
+        if (!was) this.#expect(s);
+      },
+      (err) => {
+        s.removing--;
+        this.#log.warn({ err: String(err) }, 'queue remove failed');
+      },
+    );
+  }
+
+  #expect(s: Session): void {
+    s.expectMatch++;
+    s.expectSince = Date.now();
+    if (s.expectMatch > 0 && !s.closed && s.state === SessionState.searching && !s.queued && !s.inflight) {
+      this.#setTimer(s, this.#onStaleTimeout, this.options.staleMatchTimeoutMs);
+    }
+  }
+
+  #stopSearch(s: Session): void {
+    this.#setState(s, SessionState.idle);
+    if (s.queued && !s.inflight) this.#dequeue(s);
+  }
+
+  /** Interest wait over: search again accepting anyone (remove, then pair with the same `since`). */
+  readonly #onInterestWait = (s: Session): void => {
+    s.timer = undefined;
+    if (s.closed || s.state !== SessionState.searching || !s.queued || s.inflight) return;
+    const seq = s.seq;
+    s.queued = false;
+    s.inflight = true;
+    s.removing++;
+    this.engine.queue.remove(s.id).then(
+      (was) => {
+        s.removing--;
+        s.inflight = false;
+        if (!was) return this.#expect(s); // taken meanwhile: that match is (or was) accepted
+        if (!s.closed && s.seq === seq && s.state === SessionState.searching) void this.#pair(s, this.#waiterOf(s));
+      },
+      (err) => {
+        s.removing--;
+        s.inflight = false;
+        this.#log.warn({ err: String(err) }, 'queue remove failed');
+        if (!s.closed && s.state === SessionState.searching) {
+          this.#setState(s, SessionState.idle);
+          this.#error(s, ErrorCode.engineUnavailable);
+        }
+      },
+    );
+  };
+
+  readonly #onStaleTimeout = (s: Session): void => {
+    s.timer = undefined;
+    if (!s.closed && s.state === SessionState.searching) this.#enqueue(s, Date.now());
+  };
+
+  #setTimer(s: Session, fn: (s: Session) => void, ms: number): void {
+    this.#clearTimer(s);
+    s.timer = setTimeout(fn, Math.max(0, ms), s);
+    s.timer.unref();
+  }
+
+  #clearTimer(s: Session): void {
+    if (s.timer !== undefined) {
+      clearTimeout(s.timer);
+      s.timer = undefined;
+    }
+  }
+
+  // ---- conversations ----
+
+  /** `s` starts talking to a partner (and `p` to `s` when the partner is local: `both`). */
+  #begin(s: Session, p: Session | undefined, partnerId: string, partnerNode: string, common: readonly string[], both: boolean): void {
+    const matched = ServerMessage.matched(common);
+    this.#setState(s, SessionState.chatting);
+    s.partner = p;
+    s.partnerId = partnerId;
+    s.partnerNode = partnerNode;
+    s.peer.send(matched);
+    if (both && p !== undefined) {
+      this.#setState(p, SessionState.chatting);
+      p.partner = s;
+      p.partnerId = s.id;
+      p.partnerNode = this.engine.nodeId;
+      p.peer.send(matched);
+    }
+  }
+
+  /** `s` ends its conversation; the partner is told `reason`. `s` becomes idle (silently). */
+  #endWith(s: Session, reason: EndReason): void {
+    const p = s.partner;
+    const partnerId = s.partnerId;
+    const partnerNode = s.partnerNode;
+    this.#setState(s, SessionState.idle);
+    if (p !== undefined) this.#endedBy(p, s.id, reason);
+    else this.engine.relay.send(partnerNode, { kind: 'ended', to: partnerId, from: s.id, reason });
+  }
+
+  /** The partner `from` ended `p`'s conversation. Ignored if stale. */
+  #endedBy(p: Session, from: string, reason: EndReason): void {
+    if (p.closed || p.state !== SessionState.chatting || p.partnerId !== from) return;
+    if (reason === EndReason.skipped) p.remember(from, this.options.noRepeat);
+    this.#setState(p, SessionState.idle);
+    p.peer.send(ServerMessage.ended[reason]);
+  }
+
+  #setState(s: Session, next: SessionState): void {
+    const prev = s.state;
+    s.seq++;
+    if (prev === next) return;
+    if (prev === SessionState.searching) {
+      this.#searching--;
+      this.#clearTimer(s);
+    } else if (prev === SessionState.chatting) {
+      this.#chatting--;
+      s.partner = undefined;
+      s.partnerId = '';
+      s.partnerNode = '';
+    }
+    if (next === SessionState.searching) this.#searching++;
+    else if (next === SessionState.chatting) this.#chatting++;
+    s.state = next;
+  }
+
+  // ---- engine events ----
+
+  #onRelay(e: RelayEvent): void {
+    const s = this.#sessions.get(e.to);
+    switch (e.kind) {
+      case 'matched': {
+        if (s === undefined) {
+          this.engine.relay.send(e.partnerNode, { kind: 'ended', to: e.partner, from: e.to, reason: EndReason.disconnected });
+          return;
+        }
+        if (!this.#taken(s)) {
+          this.engine.relay.send(e.partnerNode, { kind: 'ended', to: e.partner, from: e.to, reason: EndReason.left });
+          return;
+        }
+        this.#begin(s, undefined, e.partner, e.partnerNode, e.common, false);
+        return;
+      }
+      case 'msg':
+        if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) s.peer.send(ServerMessage.msg(e.text));
+        return;
+      case 'typing':
+        if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) {
+          s.peer.send(e.on ? ServerMessage.typingOn : ServerMessage.typingOff);
+        }
+        return;
+      case 'ended':
+        if (s !== undefined) this.#endedBy(s, e.from, e.reason);
+        return;
+      case 'report':
+        if (s !== undefined) this.#recordReport(s, e.reporter, Date.now());
+        return;
+    }
+  }
+
+  #onNodeDown(nodeId: string): void {
+    for (const s of this.#sessions.values()) {
+      if (s.state === SessionState.chatting && s.partner === undefined && s.partnerNode === nodeId) {
+        this.#endedBy(s, s.partnerId, EndReason.disconnected);
+      }
+    }
+  }
+
+  // ---- errors and presence ----
+
+  #error(s: Session, code: ErrorCode): void {
+    s.peer.send(ServerMessage.error[code]);
+  }
+
+  /** Answers a bad or rate-limited message; a client that keeps at it is closed (1008). */
+  #reject(s: Session, e: ParseError, now: number): void {
+    if (s.strikes.hit(now)) {
+      s.peer.close(ChatCloseCode.policyViolation, 'flooding');
+      return;
+    }
+    this.#error(s, e.code);
+  }
+
+  #publish(): void {
+    const c = this.counts();
+    this.#reported = c;
+    try {
+      this.engine.presence.report(c);
+    } catch (err) {
+      this.#log.warn({ err: String(err) }, 'presence report failed');
+    }
+    if (++this.#ticks % 60 === 0) this.moderation.sweep(Date.now());
+  }
+}
