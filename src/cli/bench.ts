@@ -1,0 +1,158 @@
+/**
+ * `strangers bench <scenario> --url ws://HOST:PORT/ws [options]`: the load generator.
+ * Flags are parsed here; the run itself is src/bench/coordinator.ts.
+ */
+import { writeFileSync } from 'node:fs';
+import { runBench, type BenchOptions } from '../bench/coordinator.js';
+import { Scenario } from '../bench/ipc.js';
+import { formatProgress, formatSummary, renderHtml } from '../bench/report.js';
+
+const HELP = `usage: strangers bench <idle|chat|churn|flood> --url ws://HOST:PORT/ws [options]
+
+scenarios:
+  idle    open the connections, wait for welcome, hold them for --duration
+  chat    pairs match, then each client sends --rate messages per second to its partner
+  churn   clients repeatedly find, exchange --per-match messages each, and the pair moves on (next)
+  flood   pairs send as fast as a window of --window unanswered messages per client allows
+
+options:
+  --url URL             the server's WebSocket URL (required)
+  --connections N       connections in total (default 100)
+  --pairs P             same as --connections 2P
+  --duration S          seconds the scenario runs once everyone is connected (default 10)
+  --rate R              chat: messages per second per client (default 1)
+  --window W            flood: in-flight messages per client (default 16)
+  --per-match M         churn: messages per side per conversation (default 2)
+  --interests a,b       interests sent with every find (default none)
+  --size N              pad each message's text to N characters (default: no padding, ~30)
+  --ramp N              open at most N connections per second (default 0: as fast as possible)
+  --workers N           worker processes (default: one per 15000 connections)
+  --concurrency N       handshakes in flight per worker (default 64)
+  --connect-timeout MS  handshake + welcome timeout per connection (default 10000)
+  --grace MS            longest wait for in-flight messages at the end (default 5000)
+  --server-pid PID      sample this server process's CPU and RSS (repeatable, or PID,PID)
+  --json FILE           write the full result as JSON
+  --html FILE           write a self-contained HTML report
+  --quiet               no progress line
+  -h, --help            this help
+
+Exit status: 0 when the server behaved (no lost or misdelivered message, no unexpected close,
+no connection failure), 1 when it did not, 2 on a bad command line. Ctrl-C stops early with a
+partial report. On loopback, worker N binds source address 127.0.0.(N+2).`;
+
+class UsageError extends Error {}
+
+function int(name: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (v === undefined || v === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${name} needs an integer >= ${min}, got '${v ?? ''}'`);
+  return n;
+}
+
+function num(name: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (v === undefined || v === '' || !Number.isFinite(n) || n < min) throw new UsageError(`${name} needs a number >= ${min}, got '${v ?? ''}'`);
+  return n;
+}
+
+/** The parsed command line. */
+export interface BenchArgs {
+  readonly options: Omit<BenchOptions, 'signal' | 'onTick'>;
+  readonly json?: string;
+  readonly html?: string;
+  readonly quiet: boolean;
+}
+
+/** Parses argv (without `bench`); throws UsageError with a one-line message; returns 'help' for --help. */
+export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
+  if (argv.includes('--help') || argv.includes('-h')) return 'help';
+  const [scenario, ...rest] = argv;
+  if (scenario === undefined || !(scenario in Scenario)) throw new UsageError(`expected a scenario (idle, chat, churn or flood), got '${scenario ?? ''}'`);
+  const o: Record<string, unknown> = { scenario, duration: 10, connections: 100 };
+  const serverPids: number[] = [];
+  let json: string | undefined;
+  let html: string | undefined;
+  let quiet = false;
+  for (let i = 0; i < rest.length; i++) {
+    const flag = rest[i];
+    const [name, inline] = flag.startsWith('--') && flag.includes('=') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag, undefined];
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = rest[++i];
+      if (v === undefined) throw new UsageError(`${name} needs a value`);
+      return v;
+    };
+    switch (name) {
+      case '--url': {
+        const v = value();
+        let u: URL;
+        try {
+          u = new URL(v);
+        } catch {
+          throw new UsageError(`--url is not a URL: '${v}'`);
+        }
+        if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new UsageError(`--url must be ws:// or wss://, got '${v}'`);
+        o.url = v;
+        break;
+      }
+      case '--connections': o.connections = int(name, value(), 1); break;
+      case '--pairs': o.connections = 2 * int(name, value(), 1); break;
+      case '--duration': o.duration = num(name, value(), 0); break;
+      case '--rate': o.rate = num(name, value(), 0.001); break;
+      case '--window': o.window = int(name, value(), 1); break;
+      case '--per-match': o.perMatch = int(name, value(), 1); break;
+      case '--interests': o.interests = value().split(',').map((s) => s.trim()).filter((s) => s !== ''); break;
+      case '--size': o.size = int(name, value(), 0); break;
+      case '--ramp': o.ramp = num(name, value(), 0); break;
+      case '--workers': o.workers = int(name, value(), 1); break;
+      case '--concurrency': o.concurrency = int(name, value(), 1); break;
+      case '--connect-timeout': o.connectTimeoutMs = int(name, value(), 1); break;
+      case '--grace': o.graceMs = int(name, value(), 0); break;
+      case '--server-pid': for (const p of value().split(',')) serverPids.push(int(name, p, 1)); break;
+      case '--json': json = value(); break;
+      case '--html': html = value(); break;
+      case '--quiet': quiet = true; break;
+      default: throw new UsageError(`unknown option '${flag}'`);
+    }
+  }
+  if (o.url === undefined) throw new UsageError('--url is required (e.g. --url ws://127.0.0.1:8080/ws)');
+  if (serverPids.length > 0) o.serverPids = serverPids;
+  return { options: o as unknown as BenchArgs['options'], json, html, quiet };
+}
+
+/** Entry point of `strangers bench`. */
+export async function main(argv: string[]): Promise<number> {
+  let args: BenchArgs | 'help';
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`strangers bench: ${err.message} (see --help)`);
+      return 2;
+    }
+    throw err;
+  }
+  if (args === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\nstopping (Ctrl-C again to quit at once)...\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const tty = process.stderr.isTTY === true && !args.quiet;
+  const result = await runBench({
+    ...args.options,
+    signal: controller.signal,
+    onTick: tty ? (p, wanted) => process.stderr.write(`\r${formatProgress(p, wanted)}\x1b[K`) : undefined,
+  });
+  process.off('SIGINT', onSigint);
+  if (tty) process.stderr.write('\n');
+  console.log(formatSummary(result));
+  if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2) + '\n');
+  if (args.html) writeFileSync(args.html, renderHtml(result));
+  return result.ok ? 0 : 1;
+}
