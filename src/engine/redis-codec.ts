@@ -1,0 +1,89 @@
+/**
+ * The node-to-node wire format of the Redis engine: one codec, in one file, for the typed union
+ * `RelayEvent` (engine.ts). A message is a JSON array whose first element is the format version:
+ *
+ * ```
+ * [1, "matched", to, partner, partnerNode, common[]]
+ * [1, "msg",     to, from, text]
+ * [1, "typing",  to, from, on]
+ * [1, "ended",   to, from, reason]
+ * [1, "report",  to, from, reporter]
+ * ```
+ *
+ * Arrays rather than objects: no field names on the wire (shorter, faster to parse), and the
+ * position of every field is fixed by the version. A node that receives a message it cannot
+ * decode (unknown version, unknown kind, wrong shape) gets a `DecodeError` value back, never an
+ * exception, and counts it (see `RedisEngineStats.undecodable`).
+ */
+import { EndReason, type RelayEvent } from './engine.js';
+
+/** The version this node writes. Bump it when a field changes meaning; readers reject others. */
+export const RELAY_CODEC_VERSION = 1;
+
+/** Why a message could not be decoded (stable codes, for counters and logs). */
+export const DecodeError = {
+  notJson: 'not_json',
+  badVersion: 'bad_version',
+  badKind: 'bad_kind',
+  badShape: 'bad_shape',
+} as const;
+export type DecodeError = (typeof DecodeError)[keyof typeof DecodeError];
+
+const endReasons: ReadonlySet<string> = new Set(Object.values(EndReason));
+
+/** Encodes one relay event for PUBLISH. */
+export function encodeRelayEvent(event: RelayEvent): string {
+  switch (event.kind) {
+    case 'matched':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'matched', event.to, event.partner, event.partnerNode, event.common]);
+    case 'msg':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'msg', event.to, event.from, event.text]);
+    case 'typing':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'typing', event.to, event.from, event.on]);
+    case 'ended':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'ended', event.to, event.from, event.reason]);
+    case 'report':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'report', event.to, event.from, event.reporter]);
+  }
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+/** Decodes one message; returns the event or the reason it is not one. Never throws. */
+export function decodeRelayEvent(data: string): RelayEvent | DecodeError {
+  let m: unknown;
+  try {
+    m = JSON.parse(data);
+  } catch {
+    return DecodeError.notJson;
+  }
+  if (!Array.isArray(m) || m.length < 2) return DecodeError.badShape;
+  if (m[0] !== RELAY_CODEC_VERSION) return DecodeError.badVersion;
+  const [, kind, to, a, b, c] = m as unknown[];
+  if (typeof to !== 'string' || typeof a !== 'string') return typeof kind === 'string' && isKind(kind) ? DecodeError.badShape : DecodeError.badKind;
+  switch (kind) {
+    case 'matched':
+      if (m.length !== 6 || typeof b !== 'string' || !isStringArray(c)) return DecodeError.badShape;
+      return { kind, to, partner: a, partnerNode: b, common: c };
+    case 'msg':
+      if (m.length !== 5 || typeof b !== 'string') return DecodeError.badShape;
+      return { kind, to, from: a, text: b };
+    case 'typing':
+      if (m.length !== 5 || typeof b !== 'boolean') return DecodeError.badShape;
+      return { kind, to, from: a, on: b };
+    case 'ended':
+      if (m.length !== 5 || typeof b !== 'string' || !endReasons.has(b)) return DecodeError.badShape;
+      return { kind, to, from: a, reason: b as EndReason };
+    case 'report':
+      if (m.length !== 5 || typeof b !== 'string') return DecodeError.badShape;
+      return { kind, to, from: a, reporter: b };
+    default:
+      return DecodeError.badKind;
+  }
+}
+
+function isKind(k: string): boolean {
+  return k === 'matched' || k === 'msg' || k === 'typing' || k === 'ended' || k === 'report';
+}

@@ -1,0 +1,270 @@
+/**
+ * The Redis engine's keys and Lua scripts. Every key starts with the same hash tag (by default
+ * `{strangers}`), so all of them live in one slot and the scripts stay valid on Redis Cluster.
+ *
+ * Keys (P = the prefix, e.g. `{strangers}`):
+ * - `P:w`          hash   userId -> waiter JSON (`{u,n,i,s,a,v}`, as `encodeWaiter` writes it)
+ * - `P:open`       zset   userId scored by `since`: waiters who accept anyone now
+ * - `P:pend`       zset   userId scored by `anyoneAfter`: waiters with interests, not yet open
+ * - `P:i:<tag>`    zset   userId scored by `since`: waiters with this interest
+ * - `P:n:<nodeId>` set    userIds waiting from this node (to drop them when the node dies)
+ * - `P:nodes`      hash   nodeId -> liveness deadline (Redis clock, ms)
+ * - `P:presence`   hash   nodeId -> "online,searching,chatting"
+ * Channels (not keys): `P:relay:<nodeId>`, one per node.
+ *
+ * A waiter is in `open` or in `pend`, never both; `pend` entries move to `open` when their
+ * `anyoneAfter` comes (lazily, at the start of every pairing). Liveness uses Redis's own clock
+ * (TIME), so node clocks need not agree; `now`/`since`/`anyoneAfter` use the chat's clock.
+ */
+import { createHash } from 'node:crypto';
+import type { Waiter } from './engine.js';
+
+/** Key names for one prefix. The prefix must contain a `{hash tag}`. */
+export interface RedisKeys {
+  readonly prefix: string;
+  readonly waiters: string;
+  readonly open: string;
+  readonly pend: string;
+  readonly nodes: string;
+  readonly presence: string;
+  interest(tag: string): string;
+  nodeWaiters(nodeId: string): string;
+  relayChannel(nodeId: string): string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  if (!/\{[^}]+\}/.test(prefix)) throw new TypeError(`Redis key prefix must contain a {hash tag}: ${prefix}`);
+  return {
+    prefix,
+    waiters: `${prefix}:w`,
+    open: `${prefix}:open`,
+    pend: `${prefix}:pend`,
+    nodes: `${prefix}:nodes`,
+    presence: `${prefix}:presence`,
+    interest: (tag) => `${prefix}:i:${tag}`,
+    nodeWaiters: (nodeId) => `${prefix}:n:${nodeId}`,
+    relayChannel: (nodeId) => `${prefix}:relay:${nodeId}`,
+  };
+}
+
+/** The JSON a waiter is stored as (short field names: it is read by Lua on every scan). */
+export function encodeWaiter(w: Waiter): string {
+  return JSON.stringify({ u: w.userId, n: w.nodeId, i: w.interests, s: w.since, a: w.anyoneAfter, v: w.avoid });
+}
+
+/** Reads back what `encodeWaiter` wrote; null if it is not a waiter. */
+export function decodeWaiter(json: string): Waiter | null {
+  try {
+    const o = JSON.parse(json) as { u?: unknown; n?: unknown; i?: unknown; s?: unknown; a?: unknown; v?: unknown };
+    const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((t) => typeof t === 'string');
+    if (typeof o.u !== 'string' || typeof o.n !== 'string' || typeof o.s !== 'number' || typeof o.a !== 'number') return null;
+    // cjson is not involved here (Lua returns the stored string untouched), so [] stays [].
+    if (!strings(o.i) || !strings(o.v)) return null;
+    return { userId: o.u, nodeId: o.n, interests: o.i, since: o.s, anyoneAfter: o.a, avoid: o.v };
+  } catch {
+    return null;
+  }
+}
+
+/** A Lua script with its SHA1, for EVALSHA with an EVAL fallback after a Redis restart. */
+export interface LuaScript {
+  readonly name: string;
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(name: string, lua: string): LuaScript {
+  return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+/** Shared Lua: Redis time in ms, and dropping one waiter from every structure. */
+const prelude = `
+local P = ARGV[1]
+local W, OPEN, PEND = P .. ':w', P .. ':open', P .. ':pend'
+local function redis_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function drop(u, w)
+  redis.call('HDEL', W, u)
+  redis.call('ZREM', OPEN, u)
+  redis.call('ZREM', PEND, u)
+  for _, tag in ipairs(w.i) do redis.call('ZREM', P .. ':i:' .. tag, u) end
+  redis.call('SREM', P .. ':n:' .. w.n, u)
+end
+`;
+
+/**
+ * Pair or enqueue, atomically.
+ * KEYS: 1 waiters, 2 open, 3 pend, 4 nodes, 5 caller's node set, 6.. caller's interest zsets
+ * (in the caller's order). ARGV: 1 prefix, 2 now, 3 caller JSON, 4 scan limit per queue.
+ * Returns false (enqueued) or { partnerJSON, common tag... }.
+ *
+ * Keys of the partner's interests are derived from the prefix inside the script: they share the
+ * hash tag, hence the slot, with the declared keys.
+ */
+export const pairScript = script(
+  'pair',
+  `${prelude}
+local NODES, MYSET = KEYS[4], KEYS[5]
+local now = tonumber(ARGV[2])
+local meJson = ARGV[3]
+local limit = tonumber(ARGV[4])
+local me = cjson.decode(meJson)
+local rnow = redis_ms()
+
+local liveness = {}
+local function alive(node)
+  local v = liveness[node]
+  if v == nil then
+    local d = redis.call('HGET', NODES, node)
+    v = (d ~= false) and (tonumber(d) >= rnow)
+    liveness[node] = v
+  end
+  return v
+end
+
+-- 1. waiters whose anyoneAfter has come now accept anyone
+local due = redis.call('ZRANGEBYSCORE', PEND, '-inf', now, 'LIMIT', 0, 1000)
+for _, u in ipairs(due) do
+  redis.call('ZREM', PEND, u)
+  local j = redis.call('HGET', W, u)
+  if j then redis.call('ZADD', OPEN, cjson.decode(j).s, u) end
+end
+
+-- 2. a caller already waiting (a retry) is taken out first, then treated as new
+local old = redis.call('HGET', W, me.u)
+if old then drop(me.u, cjson.decode(old)) end
+
+local avoid = {}
+for _, u in ipairs(me.v) do avoid[u] = true end
+local function compatible(w)
+  if avoid[w.u] then return false end
+  for _, u in ipairs(w.v) do if u == me.u then return false end end
+  return true
+end
+
+-- oldest compatible waiter of one zset with since < bound; drops stale and dead entries met
+local function scan(key, bound)
+  local items = redis.call('ZRANGE', key, 0, limit - 1, 'WITHSCORES')
+  for k = 1, #items, 2 do
+    local u, s = items[k], tonumber(items[k + 1])
+    if s >= bound then return nil end
+    if u ~= me.u then
+      local j = redis.call('HGET', W, u)
+      if not j then
+        redis.call('ZREM', key, u)
+      else
+        local w = cjson.decode(j)
+        if not alive(w.n) then
+          drop(u, w)
+        elseif compatible(w) then
+          return j, w, s
+        end
+      end
+    end
+  end
+  return nil
+end
+
+-- 3. a shared interest first (oldest across the caller's tags), else anyone if both accept it
+local bestJ, best, bestS = nil, nil, math.huge
+for idx = 1, #me.i do
+  local j, w, s = scan(KEYS[5 + idx], bestS)
+  if j then bestJ, best, bestS = j, w, s end
+end
+if not best and me.a <= now then
+  bestJ, best, bestS = scan(OPEN, math.huge)
+end
+
+if best then
+  drop(best.u, best)
+  local theirs = {}
+  for _, tag in ipairs(best.i) do theirs[tag] = true end
+  local out = { bestJ }
+  for _, tag in ipairs(me.i) do if theirs[tag] then out[#out + 1] = tag end end
+  return out
+end
+
+-- 4. nobody: enqueue the caller
+redis.call('HSET', W, me.u, meJson)
+redis.call('SADD', MYSET, me.u)
+for idx = 1, #me.i do redis.call('ZADD', KEYS[5 + idx], me.s, me.u) end
+if me.a <= now then redis.call('ZADD', OPEN, me.s, me.u) else redis.call('ZADD', PEND, me.a, me.u) end
+return false
+`,
+);
+
+/** Remove one waiter. KEYS: 1 waiters, 2 open, 3 pend. ARGV: 1 prefix, 2 userId. Returns 1 or 0. */
+export const removeScript = script(
+  'remove',
+  `${prelude}
+local j = redis.call('HGET', W, ARGV[2])
+if not j then return 0 end
+drop(ARGV[2], cjson.decode(j))
+return 1
+`,
+);
+
+/**
+ * Drop every waiter of a node and its presence entry; its liveness entry stays as a tombstone
+ * (so that every node sees it expired) until the heartbeat's garbage collection removes it.
+ * KEYS: 1 waiters, 2 open, 3 pend, 4 presence, 5 node's set. ARGV: 1 prefix, 2 nodeId,
+ * 3 "1" when the node leaves cleanly: its deadline is set in the past, so that the others report
+ * it down at their next heartbeat even if they never saw it alive. Returns the number dropped.
+ */
+export const dropNodeScript = script(
+  'dropNode',
+  `${prelude}
+local members = redis.call('SMEMBERS', KEYS[5])
+local n = 0
+for _, u in ipairs(members) do
+  local j = redis.call('HGET', W, u)
+  if j then
+    drop(u, cjson.decode(j))
+    n = n + 1
+  end
+end
+redis.call('DEL', KEYS[5])
+redis.call('HDEL', KEYS[4], ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', P .. ':nodes', ARGV[2], 0) end
+return n
+`,
+);
+
+/**
+ * Heartbeat: sets this node's deadline and counts, garbage-collects liveness entries dead for
+ * longer than the GC age, and returns the cluster's view.
+ * KEYS: 1 nodes, 2 presence. ARGV: 1 prefix, 2 nodeId, 3 deadline ms, 4 counts, 5 GC age ms.
+ * Returns { redisNow, previous deadline or '', nodes (flat HGETALL), presence (flat HGETALL) }.
+ */
+export const heartbeatScript = script(
+  'heartbeat',
+  `${prelude}
+local rnow = redis_ms()
+local prev = redis.call('HGET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[2], rnow + tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+local nodes = redis.call('HGETALL', KEYS[1])
+local gcBefore = rnow - tonumber(ARGV[5])
+for k = 1, #nodes, 2 do
+  if tonumber(nodes[k + 1]) < gcBefore then
+    redis.call('HDEL', KEYS[1], nodes[k])
+    redis.call('HDEL', KEYS[2], nodes[k])
+  end
+end
+return { tostring(rnow), prev or '', nodes, redis.call('HGETALL', KEYS[2]) }
+`,
+);
+
+/** Which of the given users are no longer waiting. KEYS: 1 waiters. ARGV: userIds. */
+export const missingScript = script(
+  'missing',
+  `
+local out = {}
+for _, u in ipairs(ARGV) do
+  if redis.call('HEXISTS', KEYS[1], u) == 0 then out[#out + 1] = u end
+end
+return out
+`,
+);

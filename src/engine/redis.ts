@@ -1,0 +1,662 @@
+/**
+ * The Redis engine: many server processes, on many machines, sharing one Redis.
+ *
+ * - Match queue: one Lua script per `pairOrEnqueue` (redis-scripts.ts) over a waiting queue in
+ *   sorted sets, so pairing is atomic across the cluster. All keys share one hash tag.
+ * - Relay: one pub/sub channel per node; a node publishes everything on one connection, so events
+ *   from one node to another keep their order. Events for the own node never touch Redis.
+ * - Liveness and presence: a heartbeat script every `heartbeatMs` writes this node's deadline and
+ *   counts into two hashes and reads everyone else's; a node whose deadline passed is reported to
+ *   the chat (`onNodeDown`) and its waiters are dropped.
+ * - Redis going away: `ready()` turns false (the chat is told), matching rejects with
+ *   `EngineUnavailableError`, cross-node relay events are dropped and counted; ioredis reconnects
+ *   by itself, the engine resubscribes, re-announces and re-enqueues its waiters that Redis lost.
+ *
+ * ioredis stays inside this file: the chat sees only the `Engine` interface.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import {
+  EngineUnavailableError,
+  type Engine,
+  type EngineListener,
+  type Match,
+  type MatchQueue,
+  type NodeCounts,
+  type Presence,
+  type Relay,
+  type RelayEvent,
+  type Waiter,
+} from './engine.js';
+import { decodeRelayEvent, encodeRelayEvent } from './redis-codec.js';
+import {
+  decodeWaiter,
+  dropNodeScript,
+  encodeWaiter,
+  heartbeatScript,
+  missingScript,
+  pairScript,
+  redisKeys,
+  removeScript,
+  type LuaScript,
+  type RedisKeys,
+} from './redis-scripts.js';
+
+/** Options of the Redis engine; every one has a default. */
+export interface RedisEngineOptions {
+  /** This node's id. @default a random UUID */
+  nodeId?: string;
+  /** Prefix of every key and channel; must contain a `{hash tag}`. @default '{strangers}' */
+  keyPrefix?: string;
+  /** Heartbeat period (deadline refresh, presence report, failure detection). @default 1000 */
+  heartbeatMs?: number;
+  /** A node that has not heartbeaten for this long is dead. @default 3000 */
+  deadlineMs?: number;
+  /** Waiters examined per queue in one pairing (skips of avoided/dead waiters). @default 100 */
+  scanLimit?: number;
+  /** `start()` fails if Redis is not reachable within this time. @default 5000 */
+  startTimeoutMs?: number;
+  /** A Redis command that has not answered in this time fails (the engine then reports unavailable). @default 2000 */
+  commandTimeoutMs?: number;
+  /** Where the engine reports connection changes and errors. @default silent */
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * Counters, cumulative since start. Redis operations issued by this node are
+ * `scripts + published + scriptReloads` (each is one round trip's command).
+ */
+export interface RedisEngineStats {
+  /** Pairing scripts run (one per `pairOrEnqueue`). */
+  pairScripts: number;
+  /** Remove scripts run (one per `remove`). */
+  removeScripts: number;
+  /** Heartbeat scripts run. */
+  heartbeats: number;
+  /** Node-drop and reconcile scripts run. */
+  maintenanceScripts: number;
+  /** EVAL after NOSCRIPT (Redis restarted and lost its script cache). */
+  scriptReloads: number;
+  /** Relay events published (cross-node only: one PUBLISH each). */
+  published: number;
+  /** Relay events to another node dropped because Redis was unreachable. */
+  publishDropped: number;
+  /** Relay events delivered to the own node without Redis. */
+  localDelivered: number;
+  /** Relay events received from Redis and handed to the chat. */
+  received: number;
+  /** Messages on this node's channel that did not decode (counted, logged once per kind, never delivered). */
+  undecodable: number;
+  /** Nodes reported down to the chat. */
+  nodesDown: number;
+  /** Times this node found it had been out of the cluster longer than the deadline. */
+  fenced: number;
+  /** Waiters re-enqueued after Redis lost them. */
+  reenqueued: number;
+  /** Redis errors seen (connection or command). */
+  redisErrors: number;
+}
+
+const defaults = {
+  keyPrefix: '{strangers}',
+  heartbeatMs: 1000,
+  deadlineMs: 3000,
+  scanLimit: 100,
+  startTimeoutMs: 5000,
+  commandTimeoutMs: 2000,
+} as const;
+
+const noLog: NonNullable<RedisEngineOptions['log']> = () => {};
+
+/** Hides a password in a Redis URL for logs and errors. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** The Redis engine. See {@link Engine} for the contract and the module comment for the design. */
+export class RedisEngine implements Engine {
+  readonly nodeId: string;
+  readonly queue: MatchQueue;
+  readonly relay: Relay;
+  readonly presence: Presence;
+
+  readonly #url: string;
+  readonly #keys: RedisKeys;
+  readonly #opts: Required<Omit<RedisEngineOptions, 'nodeId' | 'keyPrefix' | 'log'>>;
+  readonly #log: NonNullable<RedisEngineOptions['log']>;
+  readonly #stats: RedisEngineStats = {
+    pairScripts: 0,
+    removeScripts: 0,
+    heartbeats: 0,
+    maintenanceScripts: 0,
+    scriptReloads: 0,
+    published: 0,
+    publishDropped: 0,
+    localDelivered: 0,
+    received: 0,
+    undecodable: 0,
+    nodesDown: 0,
+    fenced: 0,
+    reenqueued: 0,
+    redisErrors: 0,
+  };
+
+  #cmd: Redis | undefined;
+  #sub: Redis | undefined;
+  #listener: EngineListener | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  // Readiness: the command connection is up, this node has announced itself since it came up,
+  // and the subscriber listens on this node's channel.
+  #cmdUp = false;
+  #announced = false;
+  #subscribed = false;
+  #ready = false;
+  /** When the command connection last came up (ms, local clock); 0 before the first time. */
+  #upSince = 0;
+  #reconnected = false;
+  #everAnnounced = false;
+  #heartbeatRunning = false;
+  #loggedOutage = false;
+
+  /** This node's waiters as last enqueued, to re-enqueue those Redis lost (restart, fencing). */
+  readonly #waiting = new Map<string, Waiter>();
+  /** Nodes seen alive in a heartbeat, and those already reported down (once per death). */
+  readonly #known = new Set<string>();
+  readonly #down = new Set<string>();
+  readonly #channels = new Map<string, string>();
+  #own: NodeCounts = { online: 0, searching: 0, chatting: 0 };
+  #others: NodeCounts = { online: 0, searching: 0, chatting: 0 };
+
+  // Events for the own node: delivered in order by one scheduled flush, no closure per event.
+  #inbox: RelayEvent[] = [];
+  #spare: RelayEvent[] = [];
+  #flushScheduled = false;
+
+  constructor(url: string, options: RedisEngineOptions = {}) {
+    this.#url = url;
+    this.nodeId = options.nodeId ?? randomUUID();
+    this.#keys = redisKeys(options.keyPrefix ?? defaults.keyPrefix);
+    this.#opts = {
+      heartbeatMs: options.heartbeatMs ?? defaults.heartbeatMs,
+      deadlineMs: options.deadlineMs ?? defaults.deadlineMs,
+      scanLimit: options.scanLimit ?? defaults.scanLimit,
+      startTimeoutMs: options.startTimeoutMs ?? defaults.startTimeoutMs,
+      commandTimeoutMs: options.commandTimeoutMs ?? defaults.commandTimeoutMs,
+    };
+    if (this.#opts.deadlineMs <= this.#opts.heartbeatMs) throw new RangeError('deadlineMs must exceed heartbeatMs');
+    this.#log = options.log ?? noLog;
+    this.queue = {
+      pairOrEnqueue: (waiter, now) => this.#pairOrEnqueue(waiter, now),
+      remove: (userId) => this.#remove(userId),
+    };
+    this.relay = { send: (nodeId, event) => this.#send(nodeId, event) };
+    this.presence = {
+      report: (counts) => {
+        this.#own = { online: counts.online, searching: counts.searching, chatting: counts.chatting };
+      },
+      counts: () => ({
+        online: this.#own.online + this.#others.online,
+        searching: this.#own.searching + this.#others.searching,
+        chatting: this.#own.chatting + this.#others.chatting,
+      }),
+    };
+  }
+
+  /** A snapshot of the counters. */
+  stats(): RedisEngineStats {
+    return { ...this.#stats };
+  }
+
+  ready(): boolean {
+    return this.#ready;
+  }
+
+  async start(listener: EngineListener): Promise<void> {
+    if (this.#cmd !== undefined) throw new Error('RedisEngine.start() called twice');
+    this.#listener = listener;
+    const common = {
+      lazyConnect: true,
+      connectTimeout: this.#opts.startTimeoutMs,
+      // Reconnect forever, quickly: a node without Redis is a node that cannot match.
+      retryStrategy: (times: number) => Math.min(100 * times, 1000),
+      maxRetriesPerRequest: 1,
+      connectionName: `strangers:${this.nodeId}`,
+    };
+    // Commands fail at once while disconnected (no offline queue): the chat gets an error code now
+    // rather than a match minutes later; an unanswered command is not resent after a reconnect
+    // (a pairing that did run is repaired by re-enqueueing, see #reconcile).
+    const cmd = new Redis(this.#url, {
+      ...common,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      enableAutoPipelining: true,
+      commandTimeout: this.#opts.commandTimeoutMs,
+    });
+    // The subscriber resubscribes itself on 'ready' so that readiness waits for SUBSCRIBE's reply.
+    const sub = new Redis(this.#url, { ...common, autoResubscribe: false });
+    this.#cmd = cmd;
+    this.#sub = sub;
+    cmd.on('error', this.#onRedisError);
+    sub.on('error', this.#onRedisError);
+    cmd.on('ready', this.#onCmdReady);
+    cmd.on('close', this.#onCmdClose);
+    sub.on('ready', this.#onSubReady);
+    sub.on('close', this.#onSubClose);
+    sub.on('message', this.#onMessage);
+
+    const up = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${redact(this.#url)} within ${this.#opts.startTimeoutMs} ms`)), this.#opts.startTimeoutMs);
+      this.#onFirstReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    cmd.connect().catch(() => {}); // failures arrive as 'error' events and are retried
+    sub.connect().catch(() => {});
+    try {
+      await up;
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+    this.#timer = setInterval(this.#heartbeat, this.#opts.heartbeatMs);
+    this.#timer.unref();
+    this.#log('info', 'redis engine ready', { nodeId: this.nodeId, redis: redact(this.#url) });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    const cmd = this.#cmd;
+    if (cmd !== undefined && cmd.status === 'ready') {
+      try {
+        await this.#eval(dropNodeScript, [this.#keys.waiters, this.#keys.open, this.#keys.pend, this.#keys.presence, this.#keys.nodeWaiters(this.nodeId)], [this.#keys.prefix, this.nodeId, '1']);
+      } catch (err) {
+        this.#log('warn', 'redis engine could not leave the cluster cleanly', { error: String(err) });
+      }
+    }
+    this.#setReady(false, false);
+    await Promise.all([quit(cmd), quit(this.#sub)]);
+    this.#listener = undefined;
+    this.#waiting.clear();
+  }
+
+  /**
+   * Stops at once without leaving the cluster, as if the process had been killed: no cleanup,
+   * the other nodes find out from the missing heartbeat. For tests of node death.
+   */
+  abort(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#setReady(false, false);
+    this.#cmd?.disconnect();
+    this.#sub?.disconnect();
+    this.#listener = undefined;
+  }
+
+  // ---- match queue ----
+
+  async #pairOrEnqueue(waiter: Waiter, now: number): Promise<Match | null> {
+    if (!this.#ready) throw new EngineUnavailableError();
+    const k = this.#keys;
+    const keys = [k.waiters, k.open, k.pend, k.nodes, k.nodeWaiters(waiter.nodeId)];
+    for (const tag of waiter.interests) keys.push(k.interest(tag));
+    this.#stats.pairScripts++;
+    let res: unknown;
+    try {
+      res = await this.#eval(pairScript, keys, [k.prefix, String(now), encodeWaiter(waiter), String(this.#opts.scanLimit)]);
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+    if (res === null) {
+      this.#waiting.set(waiter.userId, waiter);
+      return null;
+    }
+    this.#waiting.delete(waiter.userId);
+    const row = res as string[];
+    const partner = decodeWaiter(row[0] ?? '');
+    if (partner === null) {
+      // Only a foreign writer under our prefix could cause this; the partner is gone from the queue.
+      this.#log('error', 'redis engine: undecodable waiter in the queue', { value: row[0] });
+      throw new EngineUnavailableError('matchmaking store holds an invalid entry');
+    }
+    if (partner.nodeId === this.nodeId) this.#waiting.delete(partner.userId);
+    return { partner, common: row.slice(1) };
+  }
+
+  async #remove(userId: string): Promise<boolean> {
+    this.#waiting.delete(userId);
+    if (!this.#ready) throw new EngineUnavailableError();
+    this.#stats.removeScripts++;
+    try {
+      const k = this.#keys;
+      return (await this.#eval(removeScript, [k.waiters, k.open, k.pend], [k.prefix, userId])) === 1;
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+  }
+
+  /** EVALSHA, falling back to EVAL when Redis lost its script cache (a restart). */
+  async #eval(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    const cmd = this.#cmd;
+    if (cmd === undefined) throw new EngineUnavailableError();
+    try {
+      return await cmd.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      this.#stats.scriptReloads++;
+      return await cmd.eval(script.lua, keys.length, ...keys, ...args);
+    }
+  }
+
+  #unavailable(err: unknown): EngineUnavailableError {
+    if (err instanceof EngineUnavailableError) return err;
+    this.#stats.redisErrors++;
+    const e = new EngineUnavailableError();
+    (e as { cause?: unknown }).cause = err;
+    return e;
+  }
+
+  // ---- relay ----
+
+  #send(nodeId: string, event: RelayEvent): void {
+    if (nodeId === this.nodeId) {
+      // Local first: the own node is reached without Redis (and still while Redis is down).
+      this.#inbox.push(event);
+      this.#stats.localDelivered++;
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flush);
+      }
+      return;
+    }
+    const cmd = this.#cmd;
+    if (!this.#cmdUp || cmd === undefined) {
+      this.#stats.publishDropped++;
+      return;
+    }
+    let channel = this.#channels.get(nodeId);
+    if (channel === undefined) {
+      if (this.#channels.size > 10_000) this.#channels.clear(); // node ids churn with restarts
+      channel = this.#keys.relayChannel(nodeId);
+      this.#channels.set(nodeId, channel);
+    }
+    this.#stats.published++;
+    cmd.publish(channel, encodeRelayEvent(event)).catch(this.#onPublishError);
+  }
+
+  readonly #onPublishError = (err: unknown): void => {
+    this.#stats.publishDropped++;
+    this.#stats.redisErrors++;
+    if (!this.#loggedOutage) this.#log('warn', 'redis engine: publish failed', { error: String(err) });
+  };
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    const batch = this.#inbox;
+    this.#inbox = this.#spare;
+    for (let i = 0; i < batch.length; i++) this.#deliver(batch[i]!);
+    batch.length = 0;
+    this.#spare = batch;
+  };
+
+  readonly #onMessage = (_channel: string, message: string): void => {
+    const event = decodeRelayEvent(message);
+    if (typeof event === 'string') {
+      this.#stats.undecodable++;
+      this.#log('warn', 'redis engine: undecodable relay message', { reason: event, bytes: message.length });
+      return;
+    }
+    this.#stats.received++;
+    this.#deliver(event);
+  };
+
+  #deliver(event: RelayEvent): void {
+    // A 'matched' event means another node's pairing took this waiter out of the queue.
+    if (event.kind === 'matched') this.#waiting.delete(event.to);
+    const listener = this.#listener;
+    if (listener === undefined) return;
+    try {
+      listener.onRelay(event);
+    } catch (err) {
+      this.#log('error', 'chat listener threw on a relay event', { error: String(err) });
+    }
+  }
+
+  // ---- connection state ----
+
+  #onFirstReady: (() => void) | undefined;
+
+  readonly #onRedisError = (err: Error): void => {
+    this.#stats.redisErrors++;
+    if (this.#loggedOutage) return; // ioredis repeats the error on every retry: log once per outage
+    this.#loggedOutage = true;
+    this.#log('warn', 'redis engine: Redis error', { error: err.message });
+  };
+
+  readonly #onCmdReady = (): void => {
+    if (this.#closed) return;
+    this.#cmdUp = true;
+    this.#upSince = Date.now();
+    void this.#heartbeat();
+  };
+
+  readonly #onCmdClose = (): void => {
+    if (this.#closed || !this.#cmdUp) return;
+    this.#cmdUp = false;
+    this.#announced = false;
+    this.#reconnected = true;
+    this.#update();
+  };
+
+  readonly #onSubReady = (): void => {
+    const sub = this.#sub;
+    if (this.#closed || sub === undefined) return;
+    sub.subscribe(this.#keys.relayChannel(this.nodeId)).then(
+      () => {
+        if (this.#closed) return;
+        this.#subscribed = true;
+        this.#update();
+      },
+      (err: unknown) => this.#onRedisError(err instanceof Error ? err : new Error(String(err))),
+    );
+  };
+
+  readonly #onSubClose = (): void => {
+    if (this.#closed || !this.#subscribed) return;
+    this.#subscribed = false;
+    this.#update();
+  };
+
+  #update(): void {
+    this.#setReady(this.#cmdUp && this.#announced && this.#subscribed, true);
+  }
+
+  #setReady(ready: boolean, notify: boolean): void {
+    if (ready === this.#ready) return;
+    this.#ready = ready;
+    if (ready) {
+      this.#loggedOutage = false;
+      if (this.#onFirstReady !== undefined) {
+        const first = this.#onFirstReady;
+        this.#onFirstReady = undefined;
+        first();
+        return; // start() has not returned yet: no change to report
+      }
+      this.#log('info', 'redis engine: Redis is back', { nodeId: this.nodeId });
+      void this.#reconcile();
+    } else {
+      this.#log('warn', 'redis engine: Redis unreachable, matching suspended', { nodeId: this.nodeId });
+    }
+    if (!notify) return;
+    try {
+      this.#listener?.onReadyChange?.(ready);
+    } catch (err) {
+      this.#log('error', 'chat listener threw on a readiness change', { error: String(err) });
+    }
+  }
+
+  // ---- heartbeat, liveness, presence ----
+
+  readonly #heartbeat = async (): Promise<void> => {
+    if (this.#closed || !this.#cmdUp || this.#heartbeatRunning) return;
+    this.#heartbeatRunning = true;
+    const k = this.#keys;
+    const own = this.#own;
+    this.#stats.heartbeats++;
+    try {
+      const res = (await this.#eval(
+        heartbeatScript,
+        [k.nodes, k.presence],
+        [k.prefix, this.nodeId, String(this.#opts.deadlineMs), `${own.online},${own.searching},${own.chatting}`, String(this.#opts.deadlineMs * 10)],
+      )) as [string, string, string[], string[]];
+      if (!this.#closed) this.#onHeartbeat(res);
+    } catch (err) {
+      this.#stats.redisErrors++;
+      if (!this.#loggedOutage) this.#log('warn', 'redis engine: heartbeat failed', { error: String(err) });
+    } finally {
+      this.#heartbeatRunning = false;
+    }
+  };
+
+  #onHeartbeat([nowText, prev, nodesFlat, presenceFlat]: [string, string, string[], string[]]): void {
+    const rnow = Number(nowText);
+    const listener = this.#listener;
+    // Out of the cluster for longer than the deadline: the others have (or may have) declared this
+    // node dead and ended their conversations with its users. End ours with theirs too.
+    if (this.#everAnnounced && (prev === '' || Number(prev) < rnow)) {
+      this.#stats.fenced++;
+      this.#log('warn', 'redis engine: this node was out of the cluster past its deadline; ending cross-node conversations', { nodeId: this.nodeId });
+      for (const node of this.#known) this.#reportDown(node, listener);
+      this.#known.clear();
+      this.#down.clear();
+    }
+    this.#everAnnounced = true;
+    // After a reconnection the others need a moment to re-announce before silence means death.
+    const judging = !this.#reconnected || Date.now() - this.#upSince >= 2 * this.#opts.deadlineMs;
+
+    const alive = new Set<string>();
+    for (let i = 0; i + 1 < nodesFlat.length; i += 2) {
+      const node = nodesFlat[i]!;
+      if (node === this.nodeId) continue;
+      if (Number(nodesFlat[i + 1]) >= rnow) {
+        alive.add(node);
+        this.#known.add(node);
+        this.#down.delete(node);
+      } else if (judging && !this.#down.has(node)) {
+        this.#down.add(node);
+        this.#known.delete(node);
+        this.#reportDown(node, listener);
+        void this.#dropNode(node);
+      }
+    }
+    if (judging) {
+      // Known nodes whose entry vanished (garbage-collected, or a Redis restart) are dead too.
+      for (const node of this.#known) {
+        if (alive.has(node)) continue;
+        this.#known.delete(node);
+        this.#reportDown(node, listener);
+      }
+      // Forget tombstones once Redis has forgotten them.
+      for (const node of this.#down) if (!nodesFlat.includes(node)) this.#down.delete(node);
+    }
+
+    const others: NodeCounts = { online: 0, searching: 0, chatting: 0 };
+    for (let i = 0; i + 1 < presenceFlat.length; i += 2) {
+      const node = presenceFlat[i]!;
+      if (node === this.nodeId || !alive.has(node)) continue;
+      const [online, searching, chatting] = presenceFlat[i + 1]!.split(',').map(Number);
+      others.online += online || 0;
+      others.searching += searching || 0;
+      others.chatting += chatting || 0;
+    }
+    this.#others = others;
+
+    if (!this.#announced) {
+      this.#announced = true;
+      this.#update();
+    }
+  }
+
+  #reportDown(node: string, listener: EngineListener | undefined): void {
+    this.#stats.nodesDown++;
+    this.#log('warn', 'redis engine: node down', { node });
+    try {
+      listener?.onNodeDown(node);
+    } catch (err) {
+      this.#log('error', 'chat listener threw on a node down', { error: String(err) });
+    }
+  }
+
+  async #dropNode(node: string): Promise<void> {
+    const k = this.#keys;
+    this.#stats.maintenanceScripts++;
+    try {
+      await this.#eval(dropNodeScript, [k.waiters, k.open, k.pend, k.presence, k.nodeWaiters(node)], [k.prefix, node, '0']);
+    } catch (err) {
+      this.#stats.redisErrors++;
+      this.#log('warn', 'redis engine: could not drop a dead node', { node, error: String(err) });
+    }
+  }
+
+  /**
+   * After an outage: puts back this node's waiters that Redis no longer holds (it restarted, or
+   * another node dropped them while this one looked dead). A waiter that now finds a partner is
+   * announced to both sides with `matched` events, as a pairing by another node would be.
+   */
+  async #reconcile(): Promise<void> {
+    if (this.#waiting.size === 0) return;
+    this.#stats.maintenanceScripts++;
+    let missing: string[];
+    try {
+      missing = (await this.#eval(missingScript, [this.#keys.waiters], [...this.#waiting.keys()])) as string[];
+    } catch (err) {
+      this.#stats.redisErrors++;
+      return; // the next recovery tries again
+    }
+    for (const userId of missing) {
+      const w = this.#waiting.get(userId);
+      if (w === undefined || !this.#ready) continue;
+      this.#stats.reenqueued++;
+      try {
+        const m = await this.#pairOrEnqueue(w, Date.now());
+        if (m === null) continue;
+        this.#send(this.nodeId, { kind: 'matched', to: w.userId, partner: m.partner.userId, partnerNode: m.partner.nodeId, common: m.common });
+        this.#send(m.partner.nodeId, { kind: 'matched', to: m.partner.userId, partner: w.userId, partnerNode: this.nodeId, common: m.common });
+      } catch {
+        return;
+      }
+    }
+  }
+}
+
+async function quit(r: Redis | undefined): Promise<void> {
+  if (r === undefined) return;
+  if (r.status !== 'ready') {
+    r.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([r.quit(), new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+  } catch {
+    // already gone
+  } finally {
+    clearTimeout(timer);
+    r.disconnect();
+  }
+}
+
+/** Creates a Redis engine for `url` (`redis://` or `rediss://`). Call `start()` to connect. */
+export function createRedisEngine(url: string, options: RedisEngineOptions = {}): RedisEngine {
+  return new RedisEngine(url, options);
+}

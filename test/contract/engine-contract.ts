@@ -1,0 +1,427 @@
+/**
+ * The ONE contract suite every engine runs (STYLE habit 11). It checks what engine.ts promises:
+ * atomic pair-or-enqueue, never self, at-most-once, longest-waiting first, interest preference,
+ * the anyoneAfter fallback, avoid lists both ways, remove(), relay ordering per node pair,
+ * presence summed across nodes, node-down detection, and a concurrent storm.
+ *
+ * An implementation provides a {@link ContractTarget}: a way to create N engines sharing one
+ * backing store. Multi-node cases run only when `maxNodes >= 2`.
+ */
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Engine, EngineListener, Match, NodeCounts, RelayEvent, Waiter } from '../../src/engine/engine.js';
+
+/** How the suite creates engines of one implementation. */
+export interface ContractTarget {
+  /** Creates `n` engines (not started) sharing one fresh, empty backing store. */
+  create(n: number): Promise<Engine[]>;
+  /** Most engines that can share a store (1: single node only). */
+  readonly maxNodes: number;
+  /** Kills an engine abruptly, as `kill -9` would (no clean leave). Omit if not possible. */
+  crash?(engine: Engine): void;
+  /** Bound within which the others learn that a node died or left (ms). */
+  readonly nodeDownWithinMs: number;
+  /** Bound within which another node's presence report is visible (ms). */
+  readonly presenceWithinMs: number;
+  /** Why the suite cannot run here (e.g. no Redis): every test is skipped with this message. */
+  readonly skip?: string | undefined;
+}
+
+/** Records what an engine tells its chat, and lets a test await it. */
+export class Recorder implements EngineListener {
+  readonly events: RelayEvent[] = [];
+  readonly downs: string[] = [];
+  readonly readyChanges: boolean[] = [];
+  #waiters: Array<() => boolean> = [];
+
+  onRelay(event: RelayEvent): void {
+    this.events.push(event);
+    this.#check();
+  }
+  onNodeDown(nodeId: string): void {
+    this.downs.push(nodeId);
+    this.#check();
+  }
+  onReadyChange(ready: boolean): void {
+    this.readyChanges.push(ready);
+    this.#check();
+  }
+
+  /** Resolves when `pred` holds (checked now and after every event); rejects after `ms`. */
+  until(pred: () => boolean, ms: number, what: string): Promise<void> {
+    if (pred()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== check);
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+      }, ms);
+      const check = (): boolean => {
+        if (!pred()) return false;
+        clearTimeout(timer);
+        resolve();
+        return true;
+      };
+      this.#waiters.push(check);
+    });
+  }
+
+  #check(): void {
+    this.#waiters = this.#waiters.filter((w) => !w());
+  }
+}
+
+/** Polls `pred` every 20 ms (for state no event announces, e.g. presence); rejects after `ms`. */
+export async function eventually(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let seq = 0;
+/** A waiter with defaults: no interests, accepts anyone from `since`, avoids nobody. */
+export function waiter(engine: Engine, p: Partial<Waiter> & { since: number }): Waiter {
+  const interests = p.interests ?? [];
+  return {
+    userId: p.userId ?? `u${++seq}-${Math.random().toString(36).slice(2, 8)}`,
+    nodeId: p.nodeId ?? engine.nodeId,
+    interests,
+    since: p.since,
+    anyoneAfter: p.anyoneAfter ?? p.since,
+    avoid: p.avoid ?? [],
+  };
+}
+
+interface Cluster {
+  engines: Engine[];
+  recorders: Recorder[];
+}
+
+/** Runs the contract against one implementation. */
+export function runEngineContract(name: string, target: ContractTarget): void {
+  const opts = target.skip !== undefined ? { skip: target.skip } : {};
+
+  /** Creates and starts `n` engines; they are closed when the test ends. */
+  async function cluster(t: TestContext, n: number): Promise<Cluster> {
+    const engines = await target.create(n);
+    const recorders = engines.map(() => new Recorder());
+    t.after(async () => {
+      await Promise.all(engines.map((e) => e.close().catch(() => {})));
+    });
+    for (let i = 0; i < n; i++) await engines[i]!.start(recorders[i]!);
+    return { engines, recorders };
+  }
+
+  const T0 = 1_700_000_000_000;
+  const FAR = T0 + 3_600_000;
+
+  describe(`engine contract: ${name}`, opts, () => {
+    describe('match queue (one node)', () => {
+      test('pairs a caller with a waiting user, or enqueues the caller', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const a = waiter(e!, { since: T0 });
+        const b = waiter(e!, { since: T0 + 1 });
+        assert.equal(await e!.queue.pairOrEnqueue(a, T0), null);
+        const m = await e!.queue.pairOrEnqueue(b, T0 + 1);
+        assert.ok(m);
+        assert.deepEqual(m.partner, a);
+        assert.deepEqual(m.common, []);
+      });
+
+      test('never pairs a user with themselves; a repeated call replaces the entry', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const a = waiter(e!, { since: T0 });
+        assert.equal(await e!.queue.pairOrEnqueue(a, T0), null);
+        assert.equal(await e!.queue.pairOrEnqueue({ ...a, since: T0 + 5, anyoneAfter: T0 + 5 }, T0 + 5), null);
+        const m = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 6 }), T0 + 6);
+        assert.equal(m?.partner.userId, a.userId);
+        assert.equal(m?.partner.since, T0 + 5, 'the latest entry is the one kept');
+        // Only one entry existed: the queue is now empty.
+        assert.equal(await e!.queue.remove(a.userId), false);
+        assert.equal(await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 7 }), T0 + 7), null);
+      });
+
+      test('a waiter is returned at most once', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const a = waiter(e!, { since: T0 });
+        await e!.queue.pairOrEnqueue(a, T0);
+        const m1 = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 1 }), T0 + 1);
+        const m2 = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 2 }), T0 + 2);
+        assert.equal(m1?.partner.userId, a.userId);
+        assert.equal(m2, null);
+      });
+
+      test('longest-waiting first (users without interests)', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        // Three waiters that avoid each other, so all three stay queued.
+        const a = waiter(e!, { userId: 'lw-a', since: T0 + 10, avoid: ['lw-b', 'lw-c'] });
+        const b = waiter(e!, { userId: 'lw-b', since: T0 + 20, avoid: ['lw-c'] });
+        const c = waiter(e!, { userId: 'lw-c', since: T0 + 30 });
+        for (const w of [a, b, c]) assert.equal(await e!.queue.pairOrEnqueue(w, w.since), null);
+        const order = [];
+        for (let i = 0; i < 3; i++) {
+          const m = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 40 + i, avoid: [] }), T0 + 40 + i);
+          order.push(m?.partner.userId);
+        }
+        assert.deepEqual(order, ['lw-a', 'lw-b', 'lw-c']);
+      });
+
+      test('longest-waiting first across the caller\'s interests', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const a = waiter(e!, { since: T0 + 1, interests: ['chess'], anyoneAfter: FAR });
+        const b = waiter(e!, { since: T0 + 2, interests: ['go'], anyoneAfter: FAR });
+        const c = waiter(e!, { since: T0 + 3, interests: ['jazz'], anyoneAfter: FAR });
+        for (const w of [c, b, a]) assert.equal(await e!.queue.pairOrEnqueue(w, T0 + 5), null);
+        const m = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 6, interests: ['jazz', 'go', 'chess'], anyoneAfter: FAR }), T0 + 6);
+        assert.equal(m?.partner.userId, a.userId);
+        assert.deepEqual(m?.common, ['chess']);
+      });
+
+      test('prefers a shared interest over a longer-waiting stranger', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const plain = waiter(e!, { since: T0 });
+        const fan = waiter(e!, { since: T0 + 1, interests: ['music', 'films'], anyoneAfter: FAR });
+        assert.equal(await e!.queue.pairOrEnqueue(plain, T0), null);
+        assert.equal(await e!.queue.pairOrEnqueue(fan, T0 + 1), null, 'a user with interests does not take a stranger before anyoneAfter');
+        const m = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 2, interests: ['films', 'music', 'art'], anyoneAfter: T0 + 2 }), T0 + 2);
+        assert.equal(m?.partner.userId, fan.userId);
+        assert.deepEqual(m?.common, ['films', 'music'], 'common interests, in the caller\'s order');
+        const m2 = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 3, interests: ['art'], anyoneAfter: T0 + 3 }), T0 + 3);
+        assert.equal(m2?.partner.userId, plain.userId, 'with no shared interest, anyone (both accept anyone)');
+        assert.deepEqual(m2?.common, []);
+      });
+
+      test('anyoneAfter: a user with interests accepts anyone only from that time', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const q = e!.queue;
+        const a = waiter(e!, { since: T0, interests: ['rare'], anyoneAfter: T0 + 1000 });
+        assert.equal(await q.pairOrEnqueue(a, T0), null);
+        const b = waiter(e!, { since: T0 + 1 });
+        assert.equal(await q.pairOrEnqueue(b, T0 + 1), null, 'a does not accept b yet');
+        const d = await q.pairOrEnqueue(waiter(e!, { since: T0 + 500 }), T0 + 500);
+        assert.equal(d?.partner.userId, b.userId, 'before anyoneAfter, a is skipped');
+        const ew = waiter(e!, { since: T0 + 600 });
+        assert.equal(await q.pairOrEnqueue(ew, T0 + 600), null);
+        const f = await q.pairOrEnqueue(waiter(e!, { since: T0 + 2000 }), T0 + 2000);
+        assert.equal(f?.partner.userId, a.userId, 'after anyoneAfter, a is the longest-waiting');
+        const g = waiter(e!, { since: T0 + 2001, interests: ['other'], anyoneAfter: T0 + 7000 });
+        assert.equal(await q.pairOrEnqueue(g, T0 + 2001), null, 'a caller not yet accepting anyone is enqueued');
+        // The same user calling again once its anyoneAfter passed (the chat's retry) is paired.
+        const again = await q.pairOrEnqueue(g, T0 + 8000);
+        assert.equal(again?.partner.userId, ew.userId);
+      });
+
+      test('avoid lists are checked both ways', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const q = e!.queue;
+        const a = waiter(e!, { userId: 'av-a', since: T0, avoid: ['av-b'] });
+        const b = waiter(e!, { userId: 'av-b', since: T0 + 1 });
+        assert.equal(await q.pairOrEnqueue(a, T0), null);
+        assert.equal(await q.pairOrEnqueue(b, T0 + 1), null, 'b is avoided by a');
+        const x = waiter(e!, { userId: 'av-x', since: T0 + 2, avoid: ['av-a', 'av-b'] });
+        assert.equal(await q.pairOrEnqueue(x, T0 + 2), null, 'x avoids both');
+        const m = await q.pairOrEnqueue(waiter(e!, { since: T0 + 3 }), T0 + 3);
+        assert.equal(m?.partner.userId, 'av-a');
+        // Shared interests do not override an avoid list.
+        const i1 = waiter(e!, { userId: 'av-i1', since: T0 + 4, interests: ['t'], anyoneAfter: FAR });
+        const i2 = waiter(e!, { userId: 'av-i2', since: T0 + 5, interests: ['t'], anyoneAfter: FAR, avoid: ['av-i1'] });
+        assert.equal(await q.pairOrEnqueue(i1, T0 + 4), null);
+        assert.equal(await q.pairOrEnqueue(i2, T0 + 5), null);
+      });
+
+      test('remove(): true once for a waiting user, false otherwise', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const q = e!.queue;
+        const a = waiter(e!, { since: T0, interests: ['x'], anyoneAfter: T0 + 10 });
+        assert.equal(await q.remove(a.userId), false, 'never queued');
+        assert.equal(await q.pairOrEnqueue(a, T0), null);
+        assert.equal(await q.remove(a.userId), true);
+        assert.equal(await q.remove(a.userId), false, 'already removed');
+        assert.equal(await q.pairOrEnqueue(waiter(e!, { since: T0 + 20, interests: ['x'] }), T0 + 20), null, 'gone from every queue');
+        const b = waiter(e!, { since: T0 + 30 });
+        // The queue holds the x-fan from the line above; b (no interests) takes it.
+        assert.ok(await q.pairOrEnqueue(b, T0 + 30));
+        const c = waiter(e!, { since: T0 + 40 });
+        assert.equal(await q.pairOrEnqueue(c, T0 + 40), null);
+        await q.pairOrEnqueue(waiter(e!, { since: T0 + 50 }), T0 + 50);
+        assert.equal(await q.remove(c.userId), false, 'taken by a pairing');
+      });
+    });
+
+    describe('relay (one node)', () => {
+      test('sending to the own node delivers asynchronously, in order, every kind intact', async (t) => {
+        const { engines: [e], recorders: [r] } = await cluster(t, 1);
+        const events: RelayEvent[] = [
+          { kind: 'matched', to: 'u1', partner: 'u2', partnerNode: 'n2', common: ['a', 'é'] },
+          { kind: 'msg', to: 'u1', from: 'u2', text: 'hello, 世界 👋 "quoted" \\ \n' },
+          { kind: 'typing', to: 'u1', from: 'u2', on: true },
+          { kind: 'typing', to: 'u1', from: 'u2', on: false },
+          { kind: 'report', to: 'u1', from: 'u2', reporter: 'h4sh' },
+          { kind: 'ended', to: 'u1', from: 'u2', reason: 'skipped' },
+        ];
+        for (const ev of events) e!.relay.send(e!.nodeId, ev);
+        assert.equal(r!.events.length, 0, 'not synchronous');
+        await r!.until(() => r!.events.length === events.length, 2000, 'own-node delivery');
+        assert.deepEqual(r!.events, events);
+      });
+    });
+
+    describe('presence (one node)', () => {
+      test('counts include the own latest report at once', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        e!.presence.report({ online: 5, searching: 2, chatting: 2 });
+        assert.deepEqual(e!.presence.counts(), { online: 5, searching: 2, chatting: 2 });
+        e!.presence.report({ online: 4, searching: 1, chatting: 2 });
+        assert.deepEqual(e!.presence.counts(), { online: 4, searching: 1, chatting: 2 });
+        assert.equal(e!.ready(), true);
+      });
+    });
+
+    describe('concurrency (one node)', () => {
+      test('storm: many concurrent pairOrEnqueue calls never double-match', async (t) => {
+        const { engines } = await cluster(t, 1);
+        await storm(engines, 300);
+      });
+    });
+
+    const multi = target.maxNodes >= 2 ? {} : { skip: `${name} runs a single node` };
+    describe('several nodes sharing one store', multi, () => {
+      test('users on different nodes are paired, with and without shared interests', async (t) => {
+        const { engines: [e1, e2] } = await cluster(t, 2);
+        const a = waiter(e1!, { since: T0 });
+        assert.equal(await e1!.queue.pairOrEnqueue(a, T0), null);
+        const m = await e2!.queue.pairOrEnqueue(waiter(e2!, { since: T0 + 1 }), T0 + 1);
+        assert.equal(m?.partner.userId, a.userId);
+        assert.equal(m?.partner.nodeId, e1!.nodeId);
+        const b = waiter(e2!, { since: T0 + 2, interests: ['sailing'], anyoneAfter: FAR });
+        assert.equal(await e2!.queue.pairOrEnqueue(b, T0 + 2), null);
+        const m2 = await e1!.queue.pairOrEnqueue(waiter(e1!, { since: T0 + 3, interests: ['sailing'], anyoneAfter: FAR }), T0 + 3);
+        assert.equal(m2?.partner.userId, b.userId);
+        assert.deepEqual(m2?.common, ['sailing']);
+      });
+
+      test('relay keeps the order of events from one node to another', async (t) => {
+        const { engines: [e1, e2, e3], recorders: [, r2] } = await cluster(t, Math.min(3, target.maxNodes));
+        const senders = [e1!, e3 ?? e1!].filter((e, i, all) => all.indexOf(e) === i);
+        const N = 500;
+        for (let i = 0; i < N; i++) {
+          for (const s of senders) s.relay.send(e2!.nodeId, { kind: 'msg', to: 'u', from: s.nodeId, text: String(i) });
+        }
+        await r2!.until(() => r2!.events.length === N * senders.length, 5000, 'all relayed events');
+        for (const s of senders) {
+          const texts = r2!.events.filter((ev) => ev.kind === 'msg' && ev.from === s.nodeId).map((ev) => (ev as { text: string }).text);
+          assert.deepEqual(texts, Array.from({ length: N }, (_, i) => String(i)), `order from ${s.nodeId}`);
+        }
+      });
+
+      test('presence counts are summed over live nodes', async (t) => {
+        const { engines: [e1, e2] } = await cluster(t, 2);
+        e1!.presence.report({ online: 1, searching: 2, chatting: 3 });
+        e2!.presence.report({ online: 10, searching: 20, chatting: 30 });
+        const want: NodeCounts = { online: 11, searching: 22, chatting: 33 };
+        const same = (c: NodeCounts) => c.online === want.online && c.searching === want.searching && c.chatting === want.chatting;
+        await eventually(() => same(e1!.presence.counts()) && same(e2!.presence.counts()), target.presenceWithinMs, 'cluster counts');
+      });
+
+      test('a node that leaves is reported down and its waiters leave the queue', async (t) => {
+        const { engines: [e1, e2], recorders: [r1] } = await cluster(t, 2);
+        const w = waiter(e2!, { since: T0 });
+        assert.equal(await e2!.queue.pairOrEnqueue(w, T0), null);
+        await e2!.close();
+        await r1!.until(() => r1!.downs.includes(e2!.nodeId), target.nodeDownWithinMs, 'onNodeDown after close');
+        assert.equal(await e1!.queue.pairOrEnqueue(waiter(e1!, { since: T0 + 1 }), T0 + 1), null, 'the leaver\'s waiter is gone');
+      });
+
+      test('storm across nodes: every waiter matched at most once', async (t) => {
+        const { engines } = await cluster(t, Math.min(3, target.maxNodes));
+        await storm(engines, 300);
+      });
+    });
+
+    const crash = target.crash;
+    const crashable = target.maxNodes >= 2 && crash !== undefined ? {} : { skip: `${name} cannot simulate a crash` };
+    describe('node death', crashable, () => {
+      test('a killed node is reported down in time; its waiters are skipped and dropped', async (t) => {
+        const { engines: [e1, e2, e3], recorders: [r1, , r3] } = await cluster(t, Math.min(3, target.maxNodes));
+        const w = waiter(e2!, { since: T0 });
+        assert.equal(await e2!.queue.pairOrEnqueue(w, T0), null);
+        const killedAt = Date.now();
+        crash!(e2!);
+        const watchers = [r1!, ...(e3 ? [r3!] : [])];
+        await Promise.all(watchers.map((r) => r.until(() => r.downs.includes(e2!.nodeId), target.nodeDownWithinMs, 'onNodeDown after a crash')));
+        const took = Date.now() - killedAt;
+        assert.ok(took <= target.nodeDownWithinMs, `detected in ${took} ms`);
+        assert.equal(watchers[0]!.downs.filter((d) => d === e2!.nodeId).length, 1, 'reported once');
+        assert.equal(await e1!.queue.pairOrEnqueue(waiter(e1!, { since: T0 + 1 }), T0 + 1), null, 'the dead node\'s waiter is not matched');
+      });
+    });
+  });
+}
+
+/**
+ * Fires `users` pairOrEnqueue calls at once, spread over the engines, in two waves (all without
+ * interests, then with random interests and avoid lists), and checks the invariants: nobody
+ * paired with themselves, nobody in two pairs, a user is taken only if it was waiting, and
+ * what stays queued is pairwise incompatible (else an atomic queue would have paired them).
+ */
+async function storm(engines: Engine[], users: number): Promise<void> {
+  const rnd = mulberry32(0x5eed + users);
+  for (const wave of ['plain', 'mixed'] as const) {
+    const now = Date.now();
+    const tags = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const ws: Waiter[] = [];
+    for (let i = 0; i < users; i++) {
+      const e = engines[i % engines.length]!;
+      const interests = wave === 'plain' ? [] : tags.filter(() => rnd() < 0.25);
+      const avoid = wave === 'plain' || ws.length === 0 ? [] : [ws[Math.floor(rnd() * ws.length)]!.userId];
+      ws.push(waiter(e, { userId: `${wave}-${i}-${now}`, since: now + i, interests, anyoneAfter: interests.length > 0 ? now + 3_600_000 : now + i, avoid }));
+    }
+    const results = await Promise.all(ws.map((w, i) => engines[i % engines.length]!.queue.pairOrEnqueue(w, now + users)));
+    const inPair = new Map<string, string>();
+    results.forEach((m: Match | null, i) => {
+      if (m === null) return;
+      const me = ws[i]!.userId;
+      const other = m.partner.userId;
+      assert.notEqual(me, other, 'paired with oneself');
+      assert.ok(!inPair.has(me), `${me} is in two pairs`);
+      assert.ok(!inPair.has(other), `${other} is in two pairs`);
+      inPair.set(me, other);
+      inPair.set(other, me);
+      const p = ws.find((w) => w.userId === other);
+      assert.ok(p, 'partner is one of ours');
+      assert.deepEqual(m.partner, p, 'partner returned as enqueued');
+      assert.ok(!ws[i]!.avoid.includes(other) && !p.avoid.includes(me), 'avoid respected');
+      const anyone = ws[i]!.anyoneAfter <= now + users && p.anyoneAfter <= now + users;
+      assert.ok(anyone || m.common.length > 0, 'a user not yet accepting anyone is paired by a shared interest');
+    });
+    // Every user not in a pair is still waiting, exactly once; every paired user is not.
+    const removed = await Promise.all(ws.map((w, i) => engines[i % engines.length]!.queue.remove(w.userId)));
+    const left: Waiter[] = [];
+    ws.forEach((w, i) => {
+      assert.equal(removed[i], !inPair.has(w.userId), `${w.userId}: waiting iff not paired`);
+      if (removed[i]) left.push(w);
+    });
+    if (wave === 'plain') assert.equal(left.length, users % 2, 'all compatible: at most one left waiting');
+    for (let i = 0; i < left.length; i++) {
+      for (let j = i + 1; j < left.length; j++) {
+        const a = left[i]!;
+        const b = left[j]!;
+        const anyone = a.anyoneAfter <= now + users && b.anyoneAfter <= now + users;
+        const compatible = !a.avoid.includes(b.userId) && !b.avoid.includes(a.userId) && (anyone || a.interests.some((x) => b.interests.includes(x)));
+        assert.ok(!compatible, `${a.userId} and ${b.userId} were both left waiting though compatible`);
+      }
+    }
+  }
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Redis for tests. `STRANGERS_TEST_REDIS_URL` if set (CI starts one); else a private
+ * `redis-server` on a free port if the binary exists; else the tests skip with a message, or
+ * FAIL when `CI=true` (a missing dependency must not pass silently in CI).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const isCI = process.env.CI === 'true';
+
+/** A free TCP port on 127.0.0.1 (bound then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when a `redis-server` binary is on PATH. */
+export function haveRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** A redis-server process of our own, which a test may stop and start again on the same port. */
+export class RedisServer {
+  readonly port: number;
+  readonly url: string;
+  #proc: ChildProcess | undefined;
+  readonly #dir = mkdtempSync(join(tmpdir(), 'strangers-redis-'));
+
+  private constructor(port: number) {
+    this.port = port;
+    this.url = `redis://127.0.0.1:${port}`;
+  }
+
+  /** Starts a redis-server on a free port (no persistence) and waits until it accepts connections. */
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await freePort());
+    await server.restart();
+    return server;
+  }
+
+  /** (Re)starts the server on the same port. */
+  async restart(): Promise<void> {
+    if (this.#proc !== undefined) throw new Error('redis-server already running');
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = proc;
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 5000);
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('Ready to accept connections')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      proc.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server exited with ${code}: ${out}`));
+      });
+    });
+    proc.stdout!.resume();
+  }
+
+  /** Stops the server abruptly (SIGKILL: connections drop at once, nothing persists). */
+  async kill(): Promise<void> {
+    const proc = this.#proc;
+    if (proc === undefined) return;
+    this.#proc = undefined;
+    if (proc.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The Redis the tests share: the URL and a stop function, or the reason there is none.
+ * Call once per test file.
+ */
+export async function sharedRedis(): Promise<{ url: string; stop(): Promise<void> } | { reason: string }> {
+  const env = process.env.STRANGERS_TEST_REDIS_URL;
+  if (env !== undefined && env !== '') return { url: env, stop: async () => {} };
+  if (!haveRedisServer()) return { reason: 'no Redis: set STRANGERS_TEST_REDIS_URL or install redis-server' };
+  const server = await RedisServer.start();
+  return { url: server.url, stop: () => server.stop() };
+}
+
+/** Options for node:test: skip with the reason, except in CI where the test runs (and fails). */
+export function skipUnlessCI(reason: string | undefined): { skip?: string } {
+  return reason !== undefined && !isCI ? { skip: reason } : {};
+}
