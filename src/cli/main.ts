@@ -9,21 +9,42 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
   echo: { summary: 'run a WebSocket echo server (for conformance testing)', load: () => import('./echo.js') },
 };
 
+/** The release version; test/cli/main.test.ts checks it matches package.json. */
+export const VERSION = '0.1.0';
+
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
   return `usage: strangers <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'strangers <command> --help' for the command's options.`;
 }
 
-const [name, ...rest] = process.argv.slice(2);
-if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-  console.log(usage());
-  process.exit(name === undefined ? 2 : 0);
+/** Runs one command line; resolves to the exit code. */
+export async function run(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? console.error : console.log)(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(VERSION);
+    return 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    console.error(`strangers: unknown command '${name}' (expected one of: ${Object.keys(commands).join(', ')})`);
+    return 2;
+  }
+  const mod = await command.load();
+  const code = await mod.main(rest);
+  return typeof code === 'number' ? code : 0;
 }
-const command = commands[name];
-if (command === undefined) {
-  console.error(`strangers: unknown command '${name}' (expected one of: ${Object.keys(commands).join(', ')})`);
-  process.exit(2);
-}
-const mod = await command.load();
-const code = await mod.main(rest);
-if (typeof code === 'number') process.exitCode = code;
+
+// No top-level await: the single-binary build bundles this file as CommonJS.
+run(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(`strangers: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);
