@@ -93,6 +93,8 @@ export class Receiver {
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     this.#run();
+    // Let go of the array's grown backing store: most connections sit idle between reads.
+    if (this.#buffered === 0 && this.#state !== State.done) this.#chunks = [];
   }
 
   #run(): void {
