@@ -98,6 +98,14 @@ export class WebSocketServer<T = unknown> {
   /** Handles the server's upgrade requests, and bounds how long their headers may take. */
   attach(server: HttpServer | HttpsServer): this {
     server.headersTimeout = Math.min(server.headersTimeout || Infinity, this.#handshakeTimeoutMs);
+    // Node enforces headersTimeout only every connectionsCheckingInterval (30 s by default, read
+    // when the server starts listening, so attach before listen()): check often enough that a
+    // partial handshake is dropped within about 1.2x handshakeTimeoutMs, not after 30 s.
+    const tracked = server as (HttpServer | HttpsServer) & { connectionsCheckingInterval?: number };
+    tracked.connectionsCheckingInterval = Math.min(
+      tracked.connectionsCheckingInterval ?? 30_000,
+      Math.max(250, Math.ceil(this.#handshakeTimeoutMs / 5)),
+    );
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
     return this;
   }
