@@ -318,7 +318,8 @@ export class RedisEngine implements Engine {
       throw this.#unavailable(err);
     }
     if (res === null) {
-      this.#waiting.set(waiter.userId, waiter);
+      // Only this node's own users: a waiter enqueued on another node's behalf is that node's to repair.
+      if (waiter.nodeId === this.nodeId) this.#waiting.set(waiter.userId, waiter);
       return null;
     }
     this.#waiting.delete(waiter.userId);
@@ -380,7 +381,7 @@ export class RedisEngine implements Engine {
       return;
     }
     const cmd = this.#cmd;
-    if (!this.#cmdUp || cmd === undefined) {
+    if (!this.#ready || cmd === undefined) {
       this.#stats.publishDropped++;
       return;
     }
@@ -389,6 +390,7 @@ export class RedisEngine implements Engine {
       if (this.#channels.size > 10_000) this.#channels.clear(); // node ids churn with restarts
       channel = this.#keys.relayChannel(nodeId);
       this.#channels.set(nodeId, channel);
+      this.#known.add(nodeId); // talking to it: its death (or ours) must be reported
     }
     this.#stats.published++;
     cmd.publish(channel, encodeRelayEvent(event)).catch(this.#onPublishError);
@@ -422,7 +424,10 @@ export class RedisEngine implements Engine {
 
   #deliver(event: RelayEvent): void {
     // A 'matched' event means another node's pairing took this waiter out of the queue.
-    if (event.kind === 'matched') this.#waiting.delete(event.to);
+    if (event.kind === 'matched') {
+      this.#waiting.delete(event.to);
+      if (event.partnerNode !== this.nodeId) this.#known.add(event.partnerNode);
+    }
     const listener = this.#listener;
     if (listener === undefined) return;
     try {
@@ -538,6 +543,7 @@ export class RedisEngine implements Engine {
       this.#log('warn', 'redis engine: this node was out of the cluster past its deadline; ending cross-node conversations', { nodeId: this.nodeId });
       for (const node of this.#known) this.#reportDown(node, listener);
       this.#known.clear();
+      this.#channels.clear();
       this.#down.clear();
     }
     this.#everAnnounced = true;

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DecodeError, decodeRelayEvent, encodeRelayEvent } from '../../src/engine/redis-codec.js';
+import type { RelayEvent } from '../../src/engine/engine.js';
+
+test('every relay event kind survives encode/decode', () => {
+  const events: RelayEvent[] = [
+    { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: [] },
+    { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: ['x', 'ü'] },
+    { kind: 'msg', to: 'a', from: 'b', text: '' },
+    { kind: 'msg', to: 'a', from: 'b', text: 'line\n"q" \\ 😀 \u2028' },
+    { kind: 'typing', to: 'a', from: 'b', on: true },
+    { kind: 'typing', to: 'a', from: 'b', on: false },
+    { kind: 'ended', to: 'a', from: 'b', reason: 'disconnected' },
+    { kind: 'report', to: 'a', from: 'b', reporter: 'r' },
+  ];
+  for (const e of events) assert.deepEqual(decodeRelayEvent(encodeRelayEvent(e)), e);
+});
+
+test('undecodable messages give a stable code, never an exception', () => {
+  assert.equal(decodeRelayEvent('not json'), DecodeError.notJson);
+  assert.equal(decodeRelayEvent('{}'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[2,"msg","a","b","t"]'), DecodeError.badVersion);
+  assert.equal(decodeRelayEvent('[1,"shout","a","b","t"]'), DecodeError.badKind);
+  assert.equal(decodeRelayEvent('[1,"msg","a","b"]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"typing","a","b","yes"]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"ended","a","b","bored"]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"matched","a","b","n",[1]]'), DecodeError.badShape);
+  // Random garbage, including truncations of valid messages.
+  const valid = encodeRelayEvent({ kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: ['x'] });
+  for (let i = 0; i < valid.length; i++) assert.equal(typeof decodeRelayEvent(valid.slice(0, i)), 'string');
+  for (let i = 0; i < 2000; i++) {
+    const s = Array.from({ length: i % 40 }, () => String.fromCharCode(32 + Math.floor(Math.random() * 95))).join('');
+    const r = decodeRelayEvent(s);
+    assert.ok(typeof r === 'string' || typeof r === 'object');
+  }
+});
