@@ -1,0 +1,208 @@
+/**
+ * `strangers serve` settings: command-line flags, each also readable from an environment
+ * variable (`--max-per-ip` <-> `STRANGERS_MAX_PER_IP`); a flag wins over its variable.
+ * A bad value is a {@link ConfigError} whose message is one line naming the setting.
+ */
+import { accessSync, constants } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { defaultChatOptions } from '../chat/options.js';
+import { serverConfigDefaults, type ServerConfig } from '../http/server.js';
+
+/** The full serve configuration: the server's plus process-level settings. */
+export interface ServeConfig extends ServerConfig {
+  /** Processes to run (more than 1 needs Redis; see src/cli/workers.ts). @default 1 */
+  workers: number;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'bad_config';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+type Kind = 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level';
+
+interface Setting {
+  readonly flag: string;
+  readonly kind: Kind;
+  readonly def: string;
+  readonly help: string;
+  readonly min?: number;
+  readonly max?: number;
+}
+
+/** Every setting, in `--help` order. `def` is shown in help and used when neither flag nor variable is set. */
+export const settings: readonly Setting[] = [
+  { flag: 'host', kind: 'string', def: serverConfigDefaults.host, help: 'address to listen on' },
+  { flag: 'port', kind: 'int', def: String(serverConfigDefaults.port), min: 0, max: 65535, help: 'port to listen on (0: any free port)' },
+  { flag: 'tls-cert', kind: 'file', def: '', help: 'PEM certificate file: serve https:// and wss:// (needs --tls-key)' },
+  { flag: 'tls-key', kind: 'file', def: '', help: 'PEM private key file (needs --tls-cert)' },
+  { flag: 'origins', kind: 'list', def: '', help: 'comma-separated allowed Origin values for /ws (empty: any)' },
+  { flag: 'rate-limit', kind: 'int', def: String(defaultChatOptions.rateLimit), min: 0, max: 1_000_000, help: 'messages per second per connection (0: off)' },
+  { flag: 'rate-burst', kind: 'int', def: String(defaultChatOptions.rateBurst), min: 1, max: 1_000_000, help: 'messages a connection may send in a burst' },
+  { flag: 'max-per-ip', kind: 'int', def: String(serverConfigDefaults.maxPerIp), min: 0, max: 1_000_000, help: 'connections per IP address, else 429 (0: no limit)' },
+  { flag: 'max-connections', kind: 'int', def: String(serverConfigDefaults.maxConnections), min: 0, max: 10_000_000, help: 'connections in total, else 503 (0: no limit)' },
+  { flag: 'max-message-chars', kind: 'int', def: String(defaultChatOptions.maxMessageChars), min: 1, max: 100_000, help: 'longest chat message in characters (too_long beyond)' },
+  { flag: 'interest-wait', kind: 'duration', def: `${defaultChatOptions.interestWaitMs / 1000}s`, help: 'wait for a shared interest, then pair with anyone (e.g. 5s, 500ms)' },
+  { flag: 'heartbeat', kind: 'duration', def: `${serverConfigDefaults.heartbeatMs / 1000}s`, help: 'ping interval; a peer silent for two is disconnected (0: off)' },
+  { flag: 'drain-timeout', kind: 'duration', def: `${serverConfigDefaults.drainTimeoutMs / 1000}s`, help: 'longest graceful shutdown on SIGTERM/SIGINT' },
+  { flag: 'redis', kind: 'url', def: '', help: 'redis:// or rediss:// URL: share matchmaking between processes (default: in memory)' },
+  { flag: 'workers', kind: 'workers', def: '1', min: 1, max: 256, help: 'server processes on one port, or auto (one per core); more than 1 needs --redis' },
+  { flag: 'log-level', kind: 'level', def: 'info', help: `log level (${LOG_LEVELS.join(', ')})` },
+];
+
+/** `STRANGERS_` + the flag in upper snake case. */
+export function envName(flag: string): string {
+  return `STRANGERS_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export function helpText(): string {
+  const rows = settings.map((s) => {
+    const left = `  --${s.flag} ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind.toUpperCase()}`;
+    const def = s.def === '' ? '' : ` [default: ${s.def}]`;
+    return `${left.padEnd(30)} ${s.help}${def}\n${''.padEnd(31)} env ${envName(s.flag)}`;
+  });
+  return [
+    'usage: strangers serve [options]',
+    '',
+    'Runs the chat server: the web client at /, WebSocket at /ws, GET /healthz, /readyz, /stats.',
+    '',
+    'options (each also from its environment variable; a flag wins):',
+    ...rows,
+    '  -h, --help                   show this help',
+    '',
+    'STRANGERS_IP_SALT (environment only): salt for the IP hashes used by moderation; set the same',
+    'value on every node of a cluster (default: random per process).',
+  ].join('\n');
+}
+
+function fail(source: string, raw: string, expected: string): never {
+  throw new ConfigError(`invalid ${source} '${raw}': expected ${expected}`);
+}
+
+/** Parses a duration: `5` or `5s` (seconds), `500ms`, `2m`. Returns ms. */
+export function parseDuration(raw: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(raw);
+  if (m === null) return undefined;
+  const n = Number(m[1]);
+  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  return Number.isFinite(ms) && ms <= 86_400_000 ? Math.round(ms) : undefined;
+}
+
+function convert(s: Setting, raw: string, source: string): unknown {
+  switch (s.kind) {
+    case 'string':
+      if (raw.trim() === '') fail(source, raw, 'a non-empty value');
+      return raw.trim();
+    case 'workers':
+      if (raw.trim() === 'auto') return availableParallelism();
+      if (!/^\s*\d+\s*$/.test(raw)) fail(source, raw, `auto or an integer from ${s.min} to ${s.max}`);
+      return convert({ ...s, kind: 'int' }, raw, source);
+    case 'int': {
+      if (!/^\s*\d+\s*$/.test(raw)) fail(source, raw, `an integer from ${s.min} to ${s.max}`);
+      const n = Number(raw);
+      if (n < (s.min ?? 0) || n > (s.max ?? Number.MAX_SAFE_INTEGER)) fail(source, raw, `an integer from ${s.min} to ${s.max}`);
+      return n;
+    }
+    case 'duration': {
+      const ms = parseDuration(raw);
+      if (ms === undefined) fail(source, raw, 'a duration like 5s or 500ms');
+      return ms;
+    }
+    case 'list':
+      return raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '');
+    case 'url': {
+      if (raw.trim() === '') return undefined;
+      let u: URL;
+      try {
+        u = new URL(raw.trim());
+      } catch {
+        return fail(source, raw, 'a URL like redis://host:6379/0');
+      }
+      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') fail(source, raw, 'a redis:// or rediss:// URL');
+      if (u.hostname === '') fail(source, raw, 'a URL with a host');
+      if (u.pathname !== '' && u.pathname !== '/' && !/^\/\d+$/.test(u.pathname)) fail(source, raw, 'a database number as the path (redis://host/0)');
+      return u.toString();
+    }
+    case 'file':
+      if (raw.trim() === '') return undefined;
+      try {
+        accessSync(raw, constants.R_OK);
+      } catch {
+        fail(source, raw, 'a readable file');
+      }
+      return raw;
+    case 'level':
+      if (!(LOG_LEVELS as readonly string[]).includes(raw)) fail(source, raw, `one of ${LOG_LEVELS.join(', ')}`);
+      return raw as LogLevel;
+  }
+}
+
+/** Result of parsing: the configuration, or a request for help. */
+export type ParsedArgs = { help: true } | { help: false; config: ServeConfig };
+
+/**
+ * Parses flags (`argv` without the command) and environment variables.
+ * @throws ConfigError on an unknown flag or a bad value (one line naming the setting).
+ */
+export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+  const options: Record<string, { type: 'string' } | { type: 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const s of settings) options[s.flag] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message.split('\n')[0]!);
+  }
+  if (values.help === true) return { help: true };
+  const v: Record<string, unknown> = {};
+  for (const s of settings) {
+    const fromFlag = values[s.flag];
+    const name = envName(s.flag);
+    if (typeof fromFlag === 'string') v[s.flag] = convert(s, fromFlag, `--${s.flag}`);
+    else if (env[name] !== undefined && env[name] !== '') v[s.flag] = convert(s, env[name]!, name);
+    else v[s.flag] = s.def === '' ? undefined : convert(s, s.def, `--${s.flag}`);
+  }
+  const cert = v['tls-cert'] as string | undefined;
+  const key = v['tls-key'] as string | undefined;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError(`invalid --${cert === undefined ? 'tls-cert' : 'tls-key'}: --tls-cert and --tls-key go together`);
+  }
+  const workers = v.workers as number;
+  const redis = v.redis as string | undefined;
+  if (workers > 1 && redis === undefined) {
+    throw new ConfigError(`invalid --workers '${workers}': more than 1 worker needs --redis (workers share matchmaking through Redis)`);
+  }
+  const salt = env.STRANGERS_IP_SALT;
+  const config: ServeConfig = {
+    host: v.host as string,
+    port: v.port as number,
+    tlsCert: cert,
+    tlsKey: key,
+    origins: v.origins as string[] | undefined,
+    maxPerIp: v['max-per-ip'] as number,
+    maxConnections: v['max-connections'] as number,
+    heartbeatMs: v.heartbeat as number,
+    drainTimeoutMs: v['drain-timeout'] as number,
+    redis,
+    workers,
+    logLevel: v['log-level'] as LogLevel,
+    chat: {
+      rateLimit: v['rate-limit'] as number,
+      rateBurst: v['rate-burst'] as number,
+      maxMessageChars: v['max-message-chars'] as number,
+      interestWaitMs: v['interest-wait'] as number,
+      ...(salt !== undefined && salt !== '' ? { ipSalt: salt } : {}),
+    },
+  };
+  return { help: false, config };
+}

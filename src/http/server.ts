@@ -1,0 +1,266 @@
+/**
+ * The composition root: an HTTP(S) server with the health, stats and static routes, the
+ * WebSocket server at `/ws` (src/ws), and the chat (src/chat) on an engine (src/engine).
+ * The only module that knows all three.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { ChatService, maxFrameBytes, defaultChatOptions, type ChatOptions, type Session } from '../chat/index.js';
+import type { Engine } from '../engine/engine.js';
+import { createEngine } from '../engine/index.js';
+import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
+import { createLogger, type Logger } from './log.js';
+import { serveStatic } from './static.js';
+
+/** Everything `strangers serve` can set; see src/cli/config.ts for flags and defaults. */
+export interface ServerConfig {
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** 0 picks a free port. @default 8080 */
+  port?: number;
+  /** PEM certificate and key file paths: both set means https:// and wss://. */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  /** Allowed `Origin` values for the WebSocket; undefined or empty allows any origin. */
+  origins?: readonly string[] | undefined;
+  /** Open WebSocket connections per IP address; over it the upgrade gets 429. 0: no limit. @default 20 */
+  maxPerIp?: number;
+  /** Open WebSocket connections in total; over it the upgrade gets 503. 0: no limit. @default 10000 */
+  maxConnections?: number;
+  /** Ping interval; a peer silent for two intervals is dropped (ended `disconnected`). @default 30000 */
+  heartbeatMs?: number;
+  /** Longest a graceful drain may take before connections are cut. @default 10000 */
+  drainTimeoutMs?: number;
+  /** Chat limits (message size, rate limit, interest wait, moderation...). */
+  chat?: Partial<ChatOptions>;
+  /** Redis URL: selects the Redis engine. */
+  redis?: string | undefined;
+  /** An engine to use instead of creating one (tests, in-process clusters). */
+  engine?: Engine;
+  /** @default a pino logger at `logLevel` */
+  logger?: Logger;
+  /** @default 'info' */
+  logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+}
+
+export const serverConfigDefaults = {
+  host: '0.0.0.0',
+  port: 8080,
+  maxPerIp: 20,
+  maxConnections: 10_000,
+  heartbeatMs: 30_000,
+  drainTimeoutMs: 10_000,
+} as const;
+
+type Conn = WebSocketConnection<Session>;
+
+/** A running (or ready to run) Strangers server. */
+export class StrangersServer {
+  readonly http: HttpServer | HttpsServer;
+  readonly wss: WebSocketServer<Session>;
+  readonly chat: ChatService;
+  readonly engine: Engine;
+  readonly log: Logger;
+  readonly secure: boolean;
+  readonly #config: ServerConfig;
+  readonly #perIp = new Map<string, number>();
+  #open = 0;
+  #draining = false;
+  #stopped: Promise<void> | undefined;
+
+  constructor(config: ServerConfig, engine: Engine, log: Logger) {
+    this.#config = config;
+    this.engine = engine;
+    this.log = log;
+    this.chat = new ChatService(engine, config.chat ?? {}, log);
+    const chatOptions = this.chat.options;
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#route(req, res);
+    if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
+      this.secure = true;
+      this.http = createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }, onRequest);
+    } else {
+      this.secure = false;
+      this.http = createHttpServer(onRequest);
+    }
+    this.http.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    const maxPerIp = config.maxPerIp ?? serverConfigDefaults.maxPerIp;
+    const maxConnections = config.maxConnections ?? serverConfigDefaults.maxConnections;
+    this.wss = new WebSocketServer<Session>({
+      handler: this.#handler,
+      path: '/ws',
+      maxMessageSize: maxFrameBytes(chatOptions),
+      heartbeatIntervalMs: config.heartbeatMs ?? serverConfigDefaults.heartbeatMs,
+      origins: config.origins !== undefined && config.origins.length > 0 ? config.origins : undefined,
+      admit: (req) => {
+        if (this.#draining) return 503;
+        if (maxConnections > 0 && this.#open >= maxConnections) return 503;
+        if (maxPerIp > 0 && (this.#perIp.get(req.socket.remoteAddress ?? '') ?? 0) >= maxPerIp) return 429;
+        return undefined;
+      },
+    });
+    this.wss.attach(this.http);
+  }
+
+  /** One handler for every connection: wires frames to the chat. */
+  readonly #handler: ConnectionHandler<Session> = {
+    open: (conn: Conn) => {
+      const ip = conn.remoteAddress;
+      this.#open++;
+      this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+      conn.data = this.chat.connect(conn, ip);
+    },
+    message: (conn: Conn, data: Buffer, isBinary: boolean) => {
+      if (conn.data !== undefined) this.chat.receive(conn.data, data, isBinary);
+    },
+    close: (conn: Conn) => {
+      this.#open--;
+      const ip = conn.remoteAddress;
+      const n = (this.#perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.#perIp.delete(ip);
+      else this.#perIp.set(ip, n);
+      if (conn.data !== undefined) this.chat.disconnect(conn.data);
+    },
+    error: (_conn: Conn, err: Error) => {
+      // Protocol errors of one peer are routine (bad frames, too large): debug. Our bugs: error.
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string') this.log.debug({ code, err: err.message }, 'websocket protocol error');
+      else this.log.error({ err }, 'connection handler failed');
+    },
+  };
+
+  #route(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    switch (path) {
+      case '/healthz':
+        if (!get) return methodNotAllowed(res);
+        return json(res, 200, { status: 'ok' });
+      case '/readyz': {
+        if (!get) return methodNotAllowed(res);
+        const ready = this.engine.ready() && !this.#draining;
+        return json(res, ready ? 200 : 503, { ready, draining: this.#draining, engine: this.engine.ready() });
+      }
+      case '/stats':
+        if (!get) return methodNotAllowed(res);
+        return json(res, 200, this.chat.clusterCounts());
+      case '/ws':
+        res.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
+        res.end('this is a WebSocket endpoint\n');
+        return;
+    }
+    try {
+      if (serveStatic(req, res)) return;
+    } catch (err) {
+      this.log.error({ err }, 'static file failed');
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('not found\n');
+  }
+
+  /** Starts the engine and listens; resolves with the bound address. */
+  async listen(): Promise<AddressInfo> {
+    await this.chat.start();
+    const host = this.#config.host ?? serverConfigDefaults.host;
+    const port = this.#config.port ?? serverConfigDefaults.port;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.http.once('error', onError);
+      this.http.listen(port, host, () => {
+        this.http.off('error', onError);
+        this.http.on('error', (err) => this.log.error({ err }, 'server error'));
+        resolve();
+      });
+    });
+    const address = this.http.address() as AddressInfo;
+    this.log.info(
+      { event: 'start', host: address.address, port: address.port, tls: this.secure, engine: this.#config.redis ? 'redis' : 'memory', node: this.engine.nodeId },
+      `listening on ${this.url}`,
+    );
+    return address;
+  }
+
+  /** Base URL of the HTTP side, e.g. `http://127.0.0.1:8080`. */
+  get url(): string {
+    const a = this.http.address();
+    if (a === null || typeof a === 'string') return '';
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `${this.secure ? 'https' : 'http'}://${host}:${a.port}`;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Graceful drain, bounded by `drainTimeoutMs`: refuses new connections (readyz 503), tells
+   * matched users `ended: shutdown`, closes every WebSocket with 1001, leaves the cluster and
+   * stops listening. Idempotent.
+   */
+  stop(reason = 'stop'): Promise<void> {
+    this.#stopped ??= this.#stop(reason);
+    return this.#stopped;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    this.#draining = true;
+    const started = Date.now();
+    const users = this.#open;
+    const limit = this.#config.drainTimeoutMs ?? serverConfigDefaults.drainTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(resolve, limit, 'timeout');
+    });
+    this.http.close(); // stop accepting; resolves once every socket is gone
+    const drain = (async () => {
+      await this.chat.shutdown();
+      await this.wss.close(CloseCode.goingAway, 'server shutting down');
+      return 'done' as const;
+    })();
+    const outcome = await Promise.race([drain, deadline]).catch((err: unknown) => {
+      this.log.error({ err }, 'drain failed');
+      return 'failed' as const;
+    });
+    clearTimeout(timer);
+    for (const conn of this.wss.connections()) conn.terminate();
+    this.http.closeAllConnections();
+    this.log.info({ event: 'stop', reason, users, outcome, ms: Date.now() - started }, 'stopped');
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function methodNotAllowed(res: ServerResponse): void {
+  res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+  res.end('method not allowed\n');
+}
+
+/**
+ * Builds a server from its configuration (the engine is created from `redis`, unless given).
+ * Call `listen()` to start it and `stop()` to drain it.
+ */
+export async function createServer(config: ServerConfig = {}): Promise<StrangersServer> {
+  const log = config.logger ?? createLogger(config.logLevel ?? 'info');
+  const engineLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void => log[level]({ event: 'engine', ...fields }, msg);
+  const engine = config.engine ?? (await createEngine({ redis: config.redis, redisOptions: { log: engineLog } }));
+  return new StrangersServer(config, engine, log);
+}
+
+export { defaultChatOptions };

@@ -1,0 +1,132 @@
+/**
+ * Test helpers: a real server on 127.0.0.1:0 and a chat client on our own ws client (src/ws).
+ * Every wait is event-driven and bounded by a timeout.
+ */
+import { createServer, type ServerConfig, type StrangersServer } from '../../src/http/server.js';
+import { connect, type ConnectionHandler, type WebSocketConnection } from '../../src/ws/index.js';
+
+export type Msg = { type: string; [k: string]: unknown };
+
+/** Per-connection inbox, created lazily: frames can arrive before connect() resolves. */
+class Inbox {
+  readonly messages: Msg[] = [];
+  #waiters: Array<() => void> = [];
+  closed: { code: number; reason: string } | undefined;
+  readonly closedP: Promise<{ code: number; reason: string }>;
+  #resolveClosed!: (v: { code: number; reason: string }) => void;
+  constructor() {
+    this.closedP = new Promise((r) => (this.#resolveClosed = r));
+  }
+  push(m: Msg): void {
+    this.messages.push(m);
+    this.#wake();
+  }
+  close(code: number, reason: string): void {
+    this.closed = { code, reason };
+    this.#resolveClosed(this.closed);
+    this.#wake();
+  }
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+  changed(): Promise<void> {
+    return new Promise((r) => this.#waiters.push(r));
+  }
+}
+
+const handler: ConnectionHandler<Inbox> = {
+  message(conn, data) {
+    (conn.data ??= new Inbox()).push(JSON.parse(data.toString('utf8')) as Msg);
+  },
+  close(conn, code, reason) {
+    (conn.data ??= new Inbox()).close(code, reason);
+  },
+};
+
+export class Client {
+  #read = 0;
+  constructor(
+    readonly conn: WebSocketConnection<Inbox>,
+    readonly inbox: Inbox,
+  ) {}
+
+  static async open(base: string, headers?: Record<string, string>, localAddress?: string): Promise<Client> {
+    const conn = await connect<Inbox>(`${base.replace(/^http/, 'ws')}/ws`, { handler, headers, localAddress, timeoutMs: 5000 });
+    conn.data ??= new Inbox();
+    return new Client(conn, conn.data);
+  }
+
+  /** Opens a client and consumes its welcome. */
+  static async welcomed(base: string, localAddress?: string): Promise<{ c: Client; id: string; online: number }> {
+    const c = await Client.open(base, undefined, localAddress);
+    const w = await c.expect('welcome');
+    return { c, id: w.id as string, online: w.online as number };
+  }
+
+  send(obj: unknown): void {
+    this.conn.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+
+  /** The next unread message (waits up to `ms`). */
+  async next(ms = 3000): Promise<Msg> {
+    const deadline = Date.now() + ms;
+    while (this.#read >= this.inbox.messages.length) {
+      if (this.inbox.closed !== undefined) throw new Error(`closed ${this.inbox.closed.code} while waiting for a message`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('timed out waiting for a message');
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([this.inbox.changed(), new Promise((r) => (t = setTimeout(r, left)))]);
+      clearTimeout(t);
+    }
+    return this.inbox.messages[this.#read++]!;
+  }
+
+  /** The next unread message, which must be of `type`. */
+  async expect(type: string, ms = 3000): Promise<Msg> {
+    const m = await this.next(ms);
+    if (m.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(m)}`);
+    return m;
+  }
+
+  /** True if no message arrives within `ms` (used only to check that something does NOT happen). */
+  async quiet(ms: number): Promise<boolean> {
+    await new Promise((r) => setTimeout(r, ms));
+    return this.#read >= this.inbox.messages.length;
+  }
+
+  async closed(ms = 5000): Promise<{ code: number; reason: string }> {
+    let t: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      this.inbox.closedP,
+      new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error('timed out waiting for close')), ms))),
+    ]);
+    clearTimeout(t);
+    return r;
+  }
+
+  close(): void {
+    this.conn.close(1000);
+  }
+}
+
+/** Starts a server on 127.0.0.1:0 with quiet logs. */
+export async function startServer(config: ServerConfig = {}): Promise<StrangersServer> {
+  const s = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0, ...config });
+  await s.listen();
+  return s;
+}
+
+/** Two clients, both searching with no interests, matched to each other. */
+export async function pair(base: string): Promise<[Client, Client, string, string]> {
+  const a = await Client.welcomed(base);
+  const b = await Client.welcomed(base);
+  a.c.send({ type: 'find' });
+  await a.c.expect('searching');
+  b.c.send({ type: 'find' });
+  await b.c.expect('searching');
+  await a.c.expect('matched');
+  await b.c.expect('matched');
+  return [a.c, b.c, a.id, b.id];
+}
