@@ -499,7 +499,7 @@ export class RedisEngine implements Engine {
       }
       this.#log('info', 'redis engine: Redis is back', { nodeId: this.nodeId });
       void this.#reconcile();
-    } else {
+    } else if (!this.#closed) {
       this.#log('warn', 'redis engine: Redis unreachable, matching suspended', { nodeId: this.nodeId });
     }
     if (!notify) return;
