@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+// `npm run bench` (issue 5): every scenario against our server and the `ws` reference server
+// (bench/reference-server.mjs), side by side in one run, with `strangers bench` as the load.
+// Servers are pinned to core 0 (`taskset -c 0`), the load and this script to core 1; each
+// scenario gets a fresh server process.
+//
+//   node bench/run.mjs [--quick] [--only idle10k,idle19k,chat1,chat10,flood,churn,max] [--out bench/results]
+//
+// Writes bench/results/run[-quick].json and .md (a table with ratios and the issue's targets).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmt, freePort, machine, pinSelf, ratio, sleep, startServer } from './lib/common.mjs';
+
+if (pinSelf()) await new Promise(() => {});
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const outDir = args.includes('--out') ? args[args.indexOf('--out') + 1] : 'bench/results';
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const cli = here('../dist/src/cli/main.js');
+const log = (s) => console.log(s);
+
+/** The scenarios of the record; --quick shrinks them to try things out. */
+const SCENARIOS = {
+  idle10k: { bench: ['idle', '--connections', quick ? '2000' : '10000', '--duration', quick ? '3' : '5'], label: quick ? 'idle 2,000' : 'idle 10,000' },
+  idle19k: { bench: ['idle', '--connections', quick ? '4000' : '19000', '--duration', quick ? '3' : '5'], label: quick ? 'idle 4,000' : 'idle 19,000' },
+  chat1: { bench: ['chat', '--pairs', quick ? '200' : '2000', '--rate', '1', '--duration', quick ? '5' : '20'], label: `${quick ? 200 : 2000} pairs x 1 msg/s` },
+  chat10: { bench: ['chat', '--pairs', quick ? '200' : '2000', '--rate', '10', '--duration', quick ? '5' : '20'], label: `${quick ? 200 : 2000} pairs x 10 msg/s` },
+  flood: { bench: ['flood', '--pairs', '100', '--window', '16', '--duration', quick ? '5' : '15'], label: 'flood 100 pairs' },
+  churn: { bench: ['churn', '--connections', quick ? '200' : '1000', '--per-match', '2', '--duration', quick ? '5' : '15'], label: `churn ${quick ? 200 : 1000} clients` },
+};
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : Object.keys(SCENARIOS);
+
+const SERVERS = {
+  strangers: (port) => [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0'],
+  ws: (port) => [here('./reference-server.mjs'), '--port', String(port)],
+};
+
+/** Runs `strangers bench` (inherits our core) and returns its JSON result. */
+function bench(benchArgs, jsonFile) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'bench', ...benchArgs, '--json', jsonFile, '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      try {
+        resolve({ code, summary: out.trim(), result: JSON.parse(readFileSync(jsonFile, 'utf8')) });
+      } catch (err) {
+        reject(new Error(`bench exited ${code} without a result: ${out}`));
+      }
+    });
+  });
+}
+
+mkdirSync(outDir, { recursive: true });
+const results = { machine: machine(), quick, startedAt: new Date().toISOString(), runs: {} };
+log(`bench on ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}; ${results.machine.uptime}`);
+
+let interrupted = false;
+process.on('SIGINT', () => (interrupted = true));
+
+for (const name of only.filter((n) => n in SCENARIOS)) {
+  results.runs[name] = {};
+  for (const kind of ['strangers', 'ws']) {
+    if (interrupted) break;
+    const port = await freePort();
+    const server = await startServer(kind, SERVERS[kind](port));
+    await sleep(300);
+    const file = join(outDir, `.${name}-${kind}.json`);
+    const { code, summary, result } = await bench([...SCENARIOS[name].bench, '--url', `ws://127.0.0.1:${port}/ws`, '--server-pid', String(server.pid)], file);
+    await server.stop();
+    log(`\n== ${SCENARIOS[name].label} on ${kind} (exit ${code}) ==\n${summary}`);
+    results.runs[name][kind] = { exit: code, loadavg: result.machine.loadavg, result: { ...result, latencyHistogram: undefined, timeline: result.timeline } };
+  }
+}
+
+// ---- max users: our server on both cores ---------------------------------------------------
+if (only.includes('max') && !interrupted) {
+  results.max = await maxUsers();
+}
+
+results.endedAt = new Date().toISOString();
+results.machine.uptimeAtEnd = machine().uptime;
+
+// ---- the table -----------------------------------------------------------------------------
+const rows = [];
+const row = (scenario, metric, a, b, target, better) => {
+  const r = ratio(a, b);
+  const met = target === null || r === null ? '' : (better === 'lower' ? r <= target : r >= target) ? 'met' : 'NOT met';
+  rows.push(`| ${scenario} | ${metric} | ${fmt(a)} | ${fmt(b)} | ${fmt(r)}x | ${target === null ? '' : `${better === 'lower' ? '≤' : '≥'} ${target}x ${met}`} |`);
+};
+const get = (name, kind) => results.runs[name]?.[kind]?.result;
+for (const name of Object.keys(results.runs)) {
+  const a = get(name, 'strangers');
+  const b = get(name, 'ws');
+  if (!a || !b) continue;
+  const label = SCENARIOS[name].label;
+  if (name.startsWith('idle')) {
+    row(label, 'RSS per connection (KiB)', a.server.rssPerConnectionBytes / 1024, b.server.rssPerConnectionBytes / 1024, 0.6, 'lower');
+    row(label, 'connections/s', a.connect.perSec, b.connect.perSec, null);
+  } else if (name.startsWith('chat')) {
+    row(label, 'latency p50 (ms)', a.latencyMs.p50, b.latencyMs.p50, null);
+    row(label, 'latency p99 (ms)', a.latencyMs.p99, b.latencyMs.p99, name === 'chat10' ? 0.6 : null, 'lower');
+    row(label, 'server CPU (% of a core)', a.server.cpuPercent, b.server.cpuPercent, name === 'chat10' ? 0.7 : null, 'lower');
+    row(label, 'msgs/s delivered', a.messages.perSec, b.messages.perSec, null);
+  } else if (name === 'flood') {
+    row(label, 'msgs/s delivered', a.messages.perSec, b.messages.perSec, null);
+    row(label, 'msgs per server CPU-second', a.server.messagesPerCpuSecond, b.server.messagesPerCpuSecond, 1.3, 'higher');
+    row(label, 'latency p99 (ms)', a.latencyMs.p99, b.latencyMs.p99, null);
+  } else if (name === 'churn') {
+    row(label, 'matches/s', a.matchesPerSec, b.matchesPerSec, null);
+    row(label, 'matches per server CPU-second', a.server.matchesPerCpuSecond, b.server.matchesPerCpuSecond, 1.3, 'higher');
+  }
+  row(label, 'lost + misdelivered', a.messages.lost + a.messages.misdelivered, b.messages.lost + b.messages.misdelivered, null);
+  const gen = (r) => `${Math.max(...r.generator.workerCpuPercent).toFixed(0)}%${r.generator.bottleneck ? ' (bottleneck)' : ''}`;
+  rows.push(`| ${label} | load generator CPU (busiest worker) | ${gen(a)} | ${gen(b)} | | |`);
+}
+const table = ['| scenario | metric | strangers | ws reference | ratio | target |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+let maxText = '';
+if (results.max) {
+  const m = results.max;
+  maxText = `\nLargest number of concurrent users (${m.mode}): ${m.connected} connected of ${m.wanted} tried; failures: ${JSON.stringify(m.failures)}; server RSS ${fmt(m.serverRssMiB)} MiB.\n`;
+}
+log('\n' + table + '\n' + maxText);
+const stamp = quick ? 'run-quick' : 'run';
+writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(join(outDir, `${stamp}.md`), `Machine: ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}\nStart: ${results.machine.uptime}\nEnd: ${results.machine.uptimeAtEnd}\n\n${table}\n${maxText}`);
+log(`wrote ${join(outDir, stamp + '.json')} and .md`);
+process.exit(0);
+
+/**
+ * Opens idle users against our server using both cores until something gives, and reports
+ * the largest number held and what stopped it. With the Redis engine present: `--workers 2
+ * --redis` (one redis-server started here); otherwise one process.
+ */
+async function maxUsers() {
+  const wanted = quick ? 8000 : Number(args[args.indexOf('--max-users') + 1]) || 42000;
+  let redis;
+  let mode = 'one process';
+  const serverArgs = ['serve', '--host', '127.0.0.1', '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--log-level', 'warn'];
+  if (!args.includes('--single')) {
+    const rport = await freePort();
+    redis = spawn('redis-server', ['--port', String(rport), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await sleep(500);
+    if (redis.exitCode === null) {
+      serverArgs.push('--workers', '2', '--redis', `redis://127.0.0.1:${rport}`);
+      mode = 'serve --workers 2 --redis';
+    } else redis = undefined;
+  }
+  const port = await freePort();
+  serverArgs.push('--port', String(port));
+  // Both cores for the server: no taskset here.
+  const child = spawn('taskset', ['-c', '0,1', process.execPath, cli, ...serverArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  // Wait until the port answers.
+  for (let i = 0; i < 100; i++) {
+    await sleep(200);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (r.ok) break;
+    } catch {}
+  }
+  const pids = [child.pid, ...childPids(child.pid)];
+  const file = join(outDir, '.max.json');
+  const { result, summary } = await bench(['idle', '--connections', String(wanted), '--ramp', '4000', '--duration', '5', '--connect-timeout', '20000', '--url', `ws://127.0.0.1:${port}/ws`, '--server-pid', pids.join(',')], file);
+  log(`\n== max users (${mode}) ==\n${summary}\n${out.split('\n').filter((l) => /error|EMFILE|limit/i.test(l)).slice(0, 5).join('\n')}`);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  redis?.kill('SIGTERM');
+  return {
+    mode,
+    wanted,
+    connected: result.connect.connected,
+    failures: result.connect.failures,
+    unexpectedCloses: result.unexpectedCloses,
+    serverRssMiB: (result.server?.rssEndBytes ?? 0) / 1048576,
+    rssPerConnectionBytes: result.server?.rssPerConnectionBytes ?? null,
+    connectPerSec: result.connect.perSec,
+    serverPids: pids,
+  };
+}
+
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number).flatMap((p) => [p, ...childPids(p)]);
+  } catch {
+    return [];
+  }
+}
