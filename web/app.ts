@@ -245,12 +245,8 @@ ui.interestInput.addEventListener('input', () => {
   }
 });
 
-ui.interestInput.addEventListener('blur', () => {
-  if (ui.interestInput.value.trim() !== '') {
-    addInterests(ui.interestInput.value);
-    ui.interestInput.value = '';
-  }
-});
+// No tag-on-blur: it would reflow the form under the pointer between mousedown and click on
+// Start. Text left in the field becomes a tag when the form is submitted.
 
 ui.startForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
@@ -671,13 +667,10 @@ document.addEventListener('visibilitychange', () => {
 
 // ---- rendering ---------------------------------------------------------------------------------
 
-let toastKind = '';
-function toast(text: string, kind = 'error'): void {
+function toast(text: string, kind: 'error' | 'ok' = 'error'): void {
   clearTimeout(toastTimer);
   ui.toast.textContent = text;
-  ui.toast.classList.remove(toastKind);
-  toastKind = kind;
-  ui.toast.classList.add(kind);
+  ui.toast.classList.toggle('ok', kind === 'ok');
   ui.toast.hidden = false;
   toastTimer = setTimeout(() => {
     ui.toast.hidden = true;
