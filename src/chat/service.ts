@@ -83,6 +83,11 @@ export class ChatService {
     return this.#draining;
   }
 
+  /** This node's sessions, for inspection (tests, debugging); do not mutate them. */
+  sessions(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
   /** A new connection: creates its session and greets it. `ip` is hashed at once and not kept. */
   connect(peer: Peer, ip: string): Session {
     const o = this.options;
