@@ -68,24 +68,19 @@ export function connect<T = unknown>(url: string, options: ConnectOptions<T>): P
         return;
       }
       const problem = checkResponse(head.subarray(0, end).toString('latin1'), key, options.protocols ?? []);
-      if (problem !== null) return fail(problem.message, problem.status);
+      if ('message' in problem) return fail(problem.message, problem.status);
       settled = true;
       clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
       socket.removeListener('close', onClose);
-      const conn = new WebSocketConnection<T>(
-        socket,
-        options.handler,
-        {
-          maxMessageSize: options.maxMessageSize ?? 64 * 1024 * 1024,
-          maxBufferedBytes: options.maxBufferedBytes ?? serverDefaults.maxBufferedBytes,
-          closeTimeoutMs: options.closeTimeoutMs ?? serverDefaults.closeTimeoutMs,
-        },
-        false,
-        problemFreeProtocol(head.subarray(0, end).toString('latin1')),
-        null,
-      );
+      const limits = {
+        maxBufferedBytes: options.maxBufferedBytes ?? serverDefaults.maxBufferedBytes,
+        closeTimeoutMs: options.closeTimeoutMs ?? serverDefaults.closeTimeoutMs,
+        receiver: { isServer: false, maxMessageSize: options.maxMessageSize ?? 64 * 1024 * 1024 },
+      };
+      const context = { handler: options.handler, limits, isServer: false, registry: null };
+      const conn = new WebSocketConnection<T>(socket, context, problem.protocol);
       conn.start(head.subarray(end + 4));
       resolve(conn);
     };
@@ -126,12 +121,12 @@ function parseHead(text: string): ParsedHead {
   return { status, headers };
 }
 
-function problemFreeProtocol(text: string): string {
-  return parseHead(text).headers.get('sec-websocket-protocol') ?? '';
-}
-
-/** RFC 6455 4.1: the checks a client makes on the server's answer; null when it is fine. */
-function checkResponse(text: string, key: string, offered: readonly string[]): { message: string; status?: number } | null {
+/** RFC 6455 4.1: the checks a client makes on the server's answer; the chosen subprotocol when it is fine. */
+function checkResponse(
+  text: string,
+  key: string,
+  offered: readonly string[],
+): { message: string; status?: number | undefined } | { protocol: string } {
   const { status, headers } = parseHead(text);
   if (status !== 101) return { message: `server answered ${status || 'garbage'} instead of 101`, status: status || undefined };
   if (!headerHasToken(headers.get('upgrade'), 'websocket')) return { message: 'missing Upgrade: websocket' };
@@ -140,5 +135,5 @@ function checkResponse(text: string, key: string, offered: readonly string[]): {
   if (headers.has('sec-websocket-extensions')) return { message: 'server chose an extension we did not offer' };
   const protocol = headers.get('sec-websocket-protocol');
   if (protocol !== undefined && !offered.includes(protocol)) return { message: `server chose subprotocol ${protocol} we did not offer` };
-  return null;
+  return { protocol: protocol ?? '' };
 }

@@ -10,7 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { CloseCode, ErrorCodes, WebSocketError, isValidCloseCode } from './errors.js';
-import { Opcode, Receiver, type ReceiverSink } from './receiver.js';
+import { Opcode, Receiver, type ReceiverOptions, type ReceiverSink } from './receiver.js';
 import { ZERO_COPY_THRESHOLD, closePayload, encodeFrame, encodeHeader } from './sender.js';
 
 /** What `send()` did with a message. */
@@ -43,9 +43,22 @@ export interface ConnectionHandler<T = unknown> {
 
 /** Limits shared by all connections of a server (or a client), already validated. */
 export interface ConnectionLimits {
-  readonly maxMessageSize: number;
   readonly maxBufferedBytes: number;
   readonly closeTimeoutMs: number;
+  /** What the receiver checks (role and maximum message size). */
+  readonly receiver: ReceiverOptions;
+}
+
+/**
+ * @internal What every connection of one server (or of one `connect()`) shares: kept in one
+ * object so that each connection pays for one pointer instead of four.
+ */
+export interface ConnectionContext<T> {
+  readonly handler: ConnectionHandler<T>;
+  readonly limits: ConnectionLimits;
+  readonly isServer: boolean;
+  /** The server's set of open connections (null on the client side). */
+  readonly registry: Set<WebSocketConnection<T>> | null;
 }
 
 export const ReadyState = { open: 'open', closing: 'closing', closed: 'closed' } as const;
@@ -56,48 +69,42 @@ type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<any> };
 
 const EMPTY = Buffer.alloc(0);
 
-// Heartbeat states, advanced by the server's shared timer.
-const Heartbeat = { active: 0, quiet: 1, pinged: 2 } as const;
+// Bits of a connection's #flags: one small integer instead of four fields.
+const Flag = {
+  closeSent: 1,
+  closeReceived: 2,
+  /** Heartbeat: nothing received since the last tick. */
+  quiet: 4,
+  /** Heartbeat: pinged because quiet; terminated if still silent at the next tick. */
+  pinged: 8,
+} as const;
 
 export class WebSocketConnection<T = unknown> implements ReceiverSink {
   /** A slot for the application (e.g. its session object). */
   data: T | undefined = undefined;
-  /** The peer's IP address ('' when unknown). */
-  readonly remoteAddress: string;
   /** The negotiated subprotocol, or ''. */
   readonly protocol: string;
 
   #socket: OwnedSocket;
-  #handler: ConnectionHandler<T>;
-  #limits: ConnectionLimits;
+  #ctx: ConnectionContext<T>;
   #receiver: Receiver;
-  #masked: boolean;
-  #registry: Set<WebSocketConnection<T>> | null;
   #state: ReadyState = ReadyState.open;
-  #closeSent = false;
-  #closeReceived = false;
+  #flags = 0;
   #closeCode: number = CloseCode.abnormal;
   #closeReason = '';
   #closeTimer: NodeJS.Timeout | null = null;
-  #heartbeat: number = Heartbeat.active;
 
   /** @internal Built by WebSocketServer or connect(); call `start()` next. */
-  constructor(
-    socket: Socket,
-    handler: ConnectionHandler<T>,
-    limits: ConnectionLimits,
-    isServer: boolean,
-    protocol: string,
-    registry: Set<WebSocketConnection<T>> | null,
-  ) {
+  constructor(socket: Socket, ctx: ConnectionContext<T>, protocol: string) {
     this.#socket = socket;
-    this.#handler = handler;
-    this.#limits = limits;
-    this.#masked = !isServer;
-    this.#registry = registry;
+    this.#ctx = ctx;
     this.protocol = protocol;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.#receiver = new Receiver(this, { isServer, maxMessageSize: limits.maxMessageSize });
+    this.#receiver = new Receiver(this, ctx.limits.receiver);
+  }
+
+  /** The peer's IP address ('' when unknown). Read from the socket: not stored twice. */
+  get remoteAddress(): string {
+    return this.#socket.remoteAddress ?? '';
   }
 
   /** @internal Wires the socket and parses bytes that arrived with the handshake. */
@@ -106,12 +113,13 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     socket[kConnection] = this;
     socket.setNoDelay(true);
     socket.setTimeout(0);
+    // When the peer sends FIN, end our side too (http's sockets are half-open by default).
+    socket.allowHalfOpen = false;
     socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
     socket.on('close', onSocketClose);
     socket.on('error', onSocketError);
-    if (this.#handler.drain !== undefined) socket.on('drain', onSocketDrain);
-    this.#registry?.add(this);
+    if (this.#ctx.handler.drain !== undefined) socket.on('drain', onSocketDrain);
+    this.#ctx.registry?.add(this);
     if (head.length > 0) this.#receive(head);
   }
 
@@ -131,7 +139,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   send(data: string | Buffer, isBinary: boolean = typeof data !== 'string'): SendResult {
     if (this.#state !== ReadyState.open) return SendResult.dropped;
     const socket = this.#socket;
-    if (socket.writableLength >= this.#limits.maxBufferedBytes) {
+    if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) {
       const error = new WebSocketError(ErrorCodes.bufferOverflow, 'peer reads too slowly: outgoing buffer full');
       this.#reportError(error);
       this.#fail(error.closeCode, 'slow consumer');
@@ -139,13 +147,14 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     }
     const opcode = isBinary ? Opcode.binary : Opcode.text;
     let flushed: boolean;
-    if (typeof data !== 'string' && !this.#masked && data.length >= ZERO_COPY_THRESHOLD) {
+    const masked = !this.#ctx.isServer;
+    if (typeof data !== 'string' && !masked && data.length >= ZERO_COPY_THRESHOLD) {
       socket.cork();
       socket.write(encodeHeader(opcode, data.length));
       flushed = socket.write(data);
       socket.uncork();
     } else {
-      flushed = socket.write(encodeFrame(opcode, data, true, this.#masked));
+      flushed = socket.write(encodeFrame(opcode, data, true, masked));
     }
     return flushed ? SendResult.sent : SendResult.queued;
   }
@@ -155,7 +164,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     if (this.#state !== ReadyState.open) return;
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     if (payload.length > 125) throw new RangeError('ping payload must be at most 125 bytes');
-    this.#socket.write(encodeFrame(Opcode.ping, payload, true, this.#masked));
+    this.#socket.write(encodeFrame(Opcode.ping, payload, true, !this.#ctx.isServer));
   }
 
   /**
@@ -180,16 +189,17 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
    */
   heartbeat(): boolean {
     if (this.#state === ReadyState.closed) return false;
-    if (this.#heartbeat === Heartbeat.pinged) {
+    const flags = this.#flags;
+    if ((flags & Flag.pinged) !== 0) {
       this.#reportError(new WebSocketError(ErrorCodes.heartbeatTimeout, 'peer did not answer a ping'));
       this.terminate();
       return false;
     }
-    if (this.#heartbeat === Heartbeat.quiet) {
-      this.#heartbeat = Heartbeat.pinged;
+    if ((flags & Flag.quiet) !== 0) {
+      this.#flags = flags | Flag.pinged;
       this.ping();
     } else {
-      this.#heartbeat = Heartbeat.quiet;
+      this.#flags = flags | Flag.quiet;
     }
     return true;
   }
@@ -201,7 +211,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     // No messages to the application once it (or the peer) started closing.
     if (this.#state !== ReadyState.open) return;
     try {
-      this.#handler.message(this, data, isBinary);
+      this.#ctx.handler.message(this, data, isBinary);
     } catch (error) {
       this.#handlerFailed(error);
     }
@@ -209,8 +219,8 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   /** @internal RFC 6455 5.5.2: answer a ping with a pong carrying the same payload. */
   onPing(data: Buffer): void {
-    if (this.#closeSent) return;
-    this.#socket.write(encodeFrame(Opcode.pong, data, true, this.#masked));
+    if ((this.#flags & Flag.closeSent) !== 0) return;
+    this.#socket.write(encodeFrame(Opcode.pong, data, true, !this.#ctx.isServer));
   }
 
   /** @internal Liveness is tracked on any input, so a pong needs nothing more. */
@@ -218,14 +228,13 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   /** @internal RFC 6455 5.5.1: answer a close with a close (same code), then end TCP. */
   onCloseFrame(code: number, reason: string): void {
-    this.#closeReceived = true;
+    this.#flags |= Flag.closeReceived;
     this.#closeCode = code;
     this.#closeReason = reason;
-    if (!this.#closeSent) this.#sendClose(code, '');
-    this.#state = ReadyState.closing;
+    this.#sendClose(code, '');
     // RFC 6455 7.1.1: the server closes the TCP connection first; a client waits a bounded time.
-    if (this.#masked) this.#armCloseTimer();
-    else this.#socket.end();
+    if (this.#ctx.isServer) this.#socket.end();
+    else this.#armCloseTimer();
   }
 
   /** @internal RFC 6455 7.1.7: fail the connection with the error's close code. */
@@ -237,16 +246,16 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   // ---- internals ----
 
   #receive(chunk: Buffer): void {
-    this.#heartbeat = Heartbeat.active;
+    this.#flags &= ~(Flag.quiet | Flag.pinged);
     this.#receiver.push(chunk);
   }
 
   /** Sends a close frame (once) and stops accepting application sends. */
   #sendClose(code: number, reason: string): void {
-    if (this.#closeSent) return;
-    this.#closeSent = true;
     this.#state = ReadyState.closing;
-    this.#socket.write(encodeFrame(Opcode.close, closePayload(code, reason), true, this.#masked));
+    if ((this.#flags & Flag.closeSent) !== 0) return;
+    this.#flags |= Flag.closeSent;
+    this.#socket.write(encodeFrame(Opcode.close, closePayload(code, reason), true, !this.#ctx.isServer));
   }
 
   /** Close frame, then end TCP at once: after an error the stream cannot be trusted. */
@@ -258,7 +267,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   #armCloseTimer(): void {
     if (this.#closeTimer !== null || this.#state === ReadyState.closed) return;
-    this.#closeTimer = setTimeout(destroySocket, this.#limits.closeTimeoutMs, this.#socket);
+    this.#closeTimer = setTimeout(destroySocket, this.#ctx.limits.closeTimeoutMs, this.#socket);
     this.#closeTimer.unref();
   }
 
@@ -269,7 +278,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   #reportError(error: Error): void {
     try {
-      this.#handler.error?.(this, error);
+      this.#ctx.handler.error?.(this, error);
     } catch {
       // An error reporter that throws has nowhere left to report to.
     }
@@ -280,14 +289,10 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     data(conn: WebSocketConnection<any>, chunk: Buffer): void {
       conn.#receive(chunk);
     },
-    end(conn: WebSocketConnection<any>): void {
-      // The peer will send nothing more; finish our side too (sockets from http are half-open).
-      conn.#socket.end();
-    },
     drain(conn: WebSocketConnection<any>): void {
       if (conn.#state !== ReadyState.open) return;
       try {
-        conn.#handler.drain?.(conn);
+        conn.#ctx.handler.drain?.(conn);
       } catch (error) {
         conn.#handlerFailed(error);
       }
@@ -297,10 +302,10 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
       conn.#state = ReadyState.closed;
       if (conn.#closeTimer !== null) clearTimeout(conn.#closeTimer);
       conn.#closeTimer = null;
-      conn.#registry?.delete(conn);
-      const code = conn.#closeReceived ? conn.#closeCode : CloseCode.abnormal;
+      conn.#ctx.registry?.delete(conn);
+      const code = (conn.#flags & Flag.closeReceived) !== 0 ? conn.#closeCode : CloseCode.abnormal;
       try {
-        conn.#handler.close(conn, code, conn.#closeReason);
+        conn.#ctx.handler.close(conn, code, conn.#closeReason);
       } catch (error) {
         conn.#reportError(error instanceof Error ? error : new Error(String(error)));
       }
@@ -311,10 +316,6 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 function onSocketData(this: OwnedSocket, chunk: Buffer): void {
   const conn = this[kConnection];
   if (conn !== undefined) WebSocketConnection.dispatch.data(conn, chunk);
-}
-function onSocketEnd(this: OwnedSocket): void {
-  const conn = this[kConnection];
-  if (conn !== undefined) WebSocketConnection.dispatch.end(conn);
 }
 function onSocketDrain(this: OwnedSocket): void {
   const conn = this[kConnection];

@@ -57,23 +57,21 @@ export class Receiver {
   #options: ReceiverOptions;
   #state: number = State.header;
 
-  // Pending input.
-  #chunks: Buffer[] = [];
+  // Pending input; null while there is none (most connections, most of the time).
+  #chunks: Buffer[] | null = null;
   #buffered = 0;
 
   // The frame being read.
   #fin = false;
   #opcode = 0;
-  #masked = false;
-  #mask = 0; // 32-bit mask key, big-endian as on the wire
-  #maskOffset = 0; // how many payload bytes of this frame were unmasked so far
+  #mask = 0; // 32-bit mask key, big-endian as on the wire (0 on unmasked frames)
+  #maskOffset = 0; // payload bytes of this frame unmasked so far, mod 4
   #payloadLeft = 0;
-  #controlPayload: Buffer | null = null;
 
   // The message being assembled (data frames).
   #messageOpcode = 0; // 0: no message in progress
   #messageBytes = 0;
-  #fragments: Buffer[] = [];
+  #fragments: Buffer[] | null = null;
   #utf8State = UTF8_ACCEPT;
   #pieces = 0; // pieces of the current message, to pick the fast path for single-piece text
 
@@ -90,11 +88,12 @@ export class Receiver {
   /** Feeds bytes in arrival order. Never throws on any input. */
   push(chunk: Buffer): void {
     if (this.#state === State.done || chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    if (this.#chunks === null) this.#chunks = [chunk];
+    else this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     this.#run();
-    // Let go of the array's grown backing store: most connections sit idle between reads.
-    if (this.#buffered === 0 && this.#state !== State.done) this.#chunks = [];
+    // Idle connections keep no array: most of them sit silent between reads.
+    if (this.#buffered === 0) this.#chunks = null;
   }
 
   #run(): void {
@@ -127,8 +126,7 @@ export class Receiver {
         case State.maskKey:
           if (this.#buffered < 4) return;
           this.#mask = this.#take(4).readUInt32BE(0);
-          this.#maskOffset = 0;
-          this.#startPayload();
+          this.#state = State.payload;
           break;
         case State.payload:
           if (!this.#readPayload()) return;
@@ -139,7 +137,7 @@ export class Receiver {
 
   /** Reads the two fixed header bytes and checks everything they decide. */
   #readHeader(): boolean {
-    const first = this.#chunks[0]!;
+    const first = this.#chunks![0]!;
     const b0 = first.length >= 2 ? first[0]! : this.#peekByte(0);
     const b1 = first.length >= 2 ? first[1]! : this.#peekByte(1);
     this.#drop(2);
@@ -147,7 +145,7 @@ export class Receiver {
     this.#fin = (b0 & 0x80) !== 0;
     const opcode = b0 & 0x0f;
     this.#opcode = opcode;
-    this.#masked = (b1 & 0x80) !== 0;
+    const masked = (b1 & 0x80) !== 0;
     const length = b1 & 0x7f;
 
     // RFC 6455 5.2: RSV1-3 "MUST be 0 unless an extension is negotiated"; we negotiate none.
@@ -165,7 +163,7 @@ export class Receiver {
       return this.#fail(ErrorCodes.reservedOpcode, `reserved opcode 0x${opcode.toString(16)}`);
     }
 
-    if (this.#masked !== this.#options.isServer) {
+    if (masked !== this.#options.isServer) {
       return this.#options.isServer
         ? this.#fail(ErrorCodes.unmaskedFrame, 'client frames must be masked')
         : this.#fail(ErrorCodes.maskedFrame, 'server frames must not be masked');
@@ -192,17 +190,10 @@ export class Receiver {
       this.#messageBytes += length;
     }
     this.#payloadLeft = length;
-    if (this.#masked) {
-      this.#state = State.maskKey;
-    } else {
-      this.#mask = 0;
-      this.#startPayload();
-    }
-  }
-
-  #startPayload(): void {
-    this.#state = State.payload;
-    if (this.#opcode >= Opcode.close) this.#controlPayload = null;
+    this.#mask = 0;
+    this.#maskOffset = 0;
+    // Masking was checked against the role: server side, every frame has a key.
+    this.#state = this.#options.isServer ? State.maskKey : State.payload;
   }
 
   /** Returns false when it needs more input. */
@@ -233,7 +224,8 @@ export class Receiver {
           if (this.#utf8State === UTF8_REJECT) return this.#fail(ErrorCodes.invalidUtf8, 'invalid UTF-8 in a text message');
         }
       }
-      this.#fragments.push(piece);
+      if (this.#fragments === null) this.#fragments = [piece];
+      else this.#fragments.push(piece);
       if (this.#payloadLeft > 0) return false;
     }
 
@@ -245,7 +237,7 @@ export class Receiver {
   #finishMessage(): void {
     const fragments = this.#fragments;
     const data =
-      fragments.length === 1 ? fragments[0]! : fragments.length === 0 ? EMPTY : Buffer.concat(fragments, this.#messageBytes);
+      fragments === null ? EMPTY : fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments, this.#messageBytes);
     const isBinary = this.#messageOpcode === Opcode.binary;
     if (!isBinary) {
       const valid = this.#pieces <= 1 ? isUtf8(data) : this.#utf8State === UTF8_ACCEPT;
@@ -254,7 +246,7 @@ export class Receiver {
         return;
       }
     }
-    this.#fragments = [];
+    this.#fragments = null;
     this.#messageOpcode = 0;
     this.#messageBytes = 0;
     this.#pieces = 0;
@@ -308,16 +300,16 @@ export class Receiver {
   /** Stops parsing and lets go of buffered input. */
   #finish(): void {
     this.#state = State.done;
-    this.#chunks = [];
+    this.#chunks = null;
     this.#buffered = 0;
-    this.#fragments = [];
+    this.#fragments = null;
   }
 
   /** XORs the frame's mask into `bytes`, continuing where the previous piece of the frame ended. */
   #unmask(bytes: Buffer): void {
     const n = bytes.length;
-    if (!this.#masked || n === 0) return;
     const mask = this.#mask;
+    if (mask === 0 || n === 0) return; // unmasked, or a zero key: XOR with 0 changes nothing
     const start = this.#maskOffset;
     let i = 0;
     // Byte-wise until the key is aligned, then 4 bytes at a time, then the tail.
@@ -337,7 +329,7 @@ export class Receiver {
   }
 
   #peekByte(index: number): number {
-    for (const chunk of this.#chunks) {
+    for (const chunk of this.#chunks!) {
       if (index < chunk.length) return chunk[index]!;
       index -= chunk.length;
     }
@@ -346,42 +338,44 @@ export class Receiver {
 
   /** Drops `n` buffered bytes (already read by peeking). */
   #drop(n: number): void {
+    const chunks = this.#chunks!;
     this.#buffered -= n;
     while (n > 0) {
-      const first = this.#chunks[0]!;
+      const first = chunks[0]!;
       if (n < first.length) {
-        this.#chunks[0] = first.subarray(n);
+        chunks[0] = first.subarray(n);
         return;
       }
       n -= first.length;
-      this.#chunks.shift();
+      chunks.shift();
     }
   }
 
   /** Removes `n` buffered bytes (n <= buffered): a view when they sit in one chunk, else a copy. */
   #take(n: number): Buffer {
+    const chunks = this.#chunks!;
     this.#buffered -= n;
-    const first = this.#chunks[0]!;
+    const first = chunks[0]!;
     if (n === first.length) {
-      this.#chunks.shift();
+      chunks.shift();
       return first;
     }
     if (n < first.length) {
-      this.#chunks[0] = first.subarray(n);
+      chunks[0] = first.subarray(n);
       return first.subarray(0, n);
     }
     const out = Buffer.allocUnsafe(n);
     let written = 0;
     while (written < n) {
-      const chunk = this.#chunks[0]!;
+      const chunk = chunks[0]!;
       const want = n - written;
       if (chunk.length <= want) {
         chunk.copy(out, written);
         written += chunk.length;
-        this.#chunks.shift();
+        chunks.shift();
       } else {
         chunk.copy(out, written, 0, want);
-        this.#chunks[0] = chunk.subarray(want);
+        chunks[0] = chunk.subarray(want);
         written += want;
       }
     }

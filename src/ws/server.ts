@@ -7,7 +7,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode } from './errors.js';
-import { WebSocketConnection, type ConnectionHandler, type ConnectionLimits } from './connection.js';
+import { WebSocketConnection, type ConnectionContext, type ConnectionHandler } from './connection.js';
 import { acceptResponse, checkUpgrade, errorResponse, type HandshakeRules } from './handshake.js';
 
 export interface WebSocketServerOptions<T = unknown> {
@@ -65,12 +65,13 @@ export const serverDefaults = {
 } as const;
 
 export class WebSocketServer<T = unknown> {
+  #connections = new Set<WebSocketConnection<T>>();
   #handler: ConnectionHandler<T>;
-  #limits: ConnectionLimits;
+  #context: ConnectionContext<T>;
+  #closeTimeoutMs: number;
   #rules: HandshakeRules;
   #admit: ((req: IncomingMessage) => number | undefined) | undefined;
   #handshakeTimeoutMs: number;
-  #connections = new Set<WebSocketConnection<T>>();
   #heartbeat: NodeJS.Timeout | null = null;
   #closing = false;
 
@@ -82,7 +83,13 @@ export class WebSocketServer<T = unknown> {
     if (!Number.isFinite(heartbeatIntervalMs) || heartbeatIntervalMs < 0) throw new RangeError('heartbeatIntervalMs must be >= 0');
     this.#handshakeTimeoutMs = positive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? serverDefaults.handshakeTimeoutMs);
     this.#handler = options.handler;
-    this.#limits = { maxMessageSize, maxBufferedBytes, closeTimeoutMs };
+    this.#closeTimeoutMs = closeTimeoutMs;
+    this.#context = {
+      handler: options.handler,
+      limits: { maxBufferedBytes, closeTimeoutMs, receiver: { isServer: true, maxMessageSize } },
+      isServer: true,
+      registry: this.#connections,
+    };
     this.#rules = {
       path: options.path,
       origins: options.origins === undefined ? undefined : new Set(options.origins),
@@ -121,7 +128,7 @@ export class WebSocketServer<T = unknown> {
     if (!socket.writable) return void socket.destroy();
 
     socket.write(acceptResponse(checked.key, checked.protocol));
-    const conn = new WebSocketConnection<T>(socket as Socket, this.#handler, this.#limits, true, checked.protocol, this.#connections);
+    const conn = new WebSocketConnection<T>(socket as Socket, this.#context, checked.protocol);
     conn.start(head);
     socket.removeListener('error', ignoreError); // the connection listens for errors now
     try {
@@ -150,7 +157,7 @@ export class WebSocketServer<T = unknown> {
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     this.#heartbeat = null;
     for (const conn of this.#connections) conn.close(code, reason);
-    const deadline = Date.now() + this.#limits.closeTimeoutMs + 1000;
+    const deadline = Date.now() + this.#closeTimeoutMs + 1000;
     while (this.#connections.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
