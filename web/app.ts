@@ -33,6 +33,8 @@ const Timing = {
   /** Pause before repeating a rate-limited `find` or `next`. */
   retryControlMs: 1500,
   toastMs: 5000,
+  /** How often the "N online" count is refreshed from /stats. */
+  statsMs: 20_000,
 } as const;
 
 /** What each `ended.reason` means, in words. */
@@ -135,6 +137,8 @@ let lastOwn: { node: HTMLElement; at: number } | null = null;
 let lastControl: { msg: ClientMessage; at: number } | null = null;
 let controlRetryTimer: ReturnType<typeof setTimeout> | undefined;
 let everConnected = false;
+/** The server said it is going down (ended `shutdown` or error `shutting_down`). */
+let serverRestarting = false;
 let bannerTimer: ReturnType<typeof setInterval> | undefined;
 let toastTimer: ReturnType<typeof setTimeout> | undefined;
 const baseTitle = document.title;
@@ -206,6 +210,7 @@ function renderTags(): void {
   });
   ui.tagList.replaceChildren(...items);
   ui.tagList.hidden = items.length === 0;
+  ui.interestInput.placeholder = items.length === 0 ? 'music, chess, travel…' : 'Add another…';
 }
 
 function showLandingError(text: string): void {
@@ -424,7 +429,7 @@ function disarmNext(): void {
 function onServerMessage(msg: ServerMessage): void {
   switch (msg.type) {
     case 'welcome':
-      ui.online.textContent = msg.online > 0 ? `${msg.online.toLocaleString()} online` : '';
+      showOnline(msg.online);
       if (everConnected) toast('Connected again.', 'ok');
       everConnected = true;
       // A search interrupted by the connection loss (or started while offline) resumes by itself.
@@ -451,6 +456,7 @@ function onServerMessage(msg: ServerMessage): void {
       if (state === ChatState.chatting) setStrangerTyping(msg.on);
       break;
     case 'ended':
+      if (msg.reason === EndReason.shutdown) serverRestarting = true;
       if (state !== ChatState.chatting) return;
       end(EndedText[msg.reason] ?? 'The chat has ended.');
       break;
@@ -506,6 +512,7 @@ function onError(code: string, message: string): void {
       }, Timing.retryControlMs);
     }
   } else if (code === 'shutting_down') {
+    serverRestarting = true;
     findSent = false; // resumes on the next connection
   } else if (!TransientErrors.has(code)) {
     // The server refused the search (e.g. after reports): stop spinning, say why.
@@ -520,12 +527,13 @@ function onLinkState(link: LinkState, info: { retryAt: number; code: number; att
   clearInterval(bannerTimer);
   if (link === LinkState.open) {
     ui.banner.hidden = true;
+    serverRestarting = false;
   } else if (link === LinkState.waiting) {
     if (state === ChatState.chatting) end('Your connection was lost, so this chat has ended.');
     if (state === ChatState.searching) findSent = false;
     const update = (): void => {
       const secs = Math.max(0, Math.ceil((info.retryAt - Date.now()) / 1000));
-      const what = info.code === 1001 || info.code === 1012 ? 'The server is restarting.' : 'Connection lost.';
+      const what = serverRestarting || info.code === 1001 || info.code === 1012 ? 'The server is restarting.' : 'Connection lost.';
       ui.bannerText.textContent = secs > 0 ? `${what} Reconnecting in ${secs} s…` : `${what} Reconnecting…`;
     };
     update();
@@ -539,6 +547,27 @@ function onLinkState(link: LinkState, info: { retryAt: number; code: number; att
   ui.linkText.textContent = link === LinkState.open ? 'Connected' : link === LinkState.waiting ? 'Offline' : 'Connecting…';
   render();
 }
+
+// ---- people online -----------------------------------------------------------------------------
+
+function showOnline(n: number): void {
+  ui.online.textContent = n > 0 ? `${n.toLocaleString()} online` : '';
+}
+
+/** Refreshes the count from `/stats` now and then, while the tab is visible and connected. */
+async function refreshOnline(): Promise<void> {
+  if (document.visibilityState !== 'visible' || conn.state !== LinkState.open) return;
+  try {
+    const res = await fetch('/stats', { cache: 'no-store' });
+    if (!res.ok) return;
+    const body: unknown = await res.json();
+    const online = (body as { online?: unknown }).online;
+    if (typeof online === 'number') showOnline(online);
+  } catch {
+    // The socket's state is what the page shows about the network; a failed poll says nothing new.
+  }
+}
+setInterval(() => void refreshOnline(), Timing.statsMs);
 
 // ---- the log -----------------------------------------------------------------------------------
 
@@ -688,7 +717,9 @@ function render(): void {
   if (state === ChatState.searching) {
     ui.chatStatus.textContent = linkOpen ? 'Looking for a stranger…' : 'Waiting for the connection…';
   } else if (state === ChatState.chatting) {
-    ui.chatStatus.textContent = common.length > 0 ? `Chatting · you both like ${listText(common)}` : 'Chatting with a stranger';
+    // The shared interests are also in the log, so narrow screens drop them from this line.
+    const extra = common.length > 0 ? ` · you both like ${listText(common)}` : ' with a stranger';
+    ui.chatStatus.replaceChildren('Chatting', el('span', 'status-extra', extra));
   } else {
     ui.chatStatus.textContent = 'Chat ended';
   }
@@ -700,7 +731,7 @@ function render(): void {
 
   const chatting = state === ChatState.chatting;
   ui.input.disabled = !chatting;
-  ui.input.placeholder = chatting ? 'Type a message…' : state === ChatState.searching ? 'Waiting for a stranger…' : 'Chat ended';
+  ui.input.placeholder = chatting ? 'Message…' : state === ChatState.searching ? 'Waiting…' : 'Chat ended';
   ui.send.disabled = !chatting || ui.input.value.trim() === '';
 
   const next = ui.next;

@@ -178,6 +178,28 @@ describe('web client in Chromium', { skip: haveChromium ? false : `${CHROMIUM} n
     // (several round trips later) checks that no dialog ever opened.
   });
 
+  test('reading back is not interrupted: new lines wait behind a "new message" button', async () => {
+    const long = Array.from({ length: 8 }, (_, i) => `line ${i + 1}`).join('\n');
+    for (let i = 0; i < 3; i++) {
+      await send(a.page, `${long}\nend ${i}`);
+      await seeFromStranger(b.page, `${long}\nend ${i}`);
+    }
+    const log = b.page.locator('#log');
+    assert.ok(await log.evaluate((l) => l.scrollHeight > l.clientHeight + 100), 'the log overflows at 360 px');
+    assert.ok(await log.evaluate((l) => l.scrollHeight - l.scrollTop - l.clientHeight < 40), 'followed the last line');
+    await log.evaluate((l) => {
+      l.scrollTop = 0;
+      l.dispatchEvent(new Event('scroll'));
+    });
+    await send(a.page, 'sent while B reads back');
+    await seeFromStranger(b.page, 'sent while B reads back');
+    assert.equal(await log.evaluate((l) => l.scrollTop), 0, 'the view did not jump');
+    assert.equal(await b.page.locator('#jump').textContent(), '1 new message ↓');
+    await b.page.locator('#jump').click();
+    assert.ok(await log.evaluate((l) => l.scrollHeight - l.scrollTop - l.clientHeight < 40), 'the button goes to the end');
+    assert.equal(await b.page.locator('#jump').isHidden(), true);
+  });
+
   test('after a server restart on the same port the pages reconnect and chat again', async () => {
     const port = server.port;
     await server.close();
