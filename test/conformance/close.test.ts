@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { startEchoServer } from '../../src/cli/echo.js';
 import { useEchoServer, wsCase } from './harness.js';
-import { closePayload, encodeFrame, Op, RawClient } from './raw-client.js';
+import { closeCodeOf, closePayload, encodeFrame, Op, RawClient } from './raw-client.js';
 import { hex } from '../ws/utf8-vectors.js';
 
 const echo = useEchoServer();
@@ -122,7 +122,13 @@ describe('closing handshake details', () => {
       c.send(Op.text, 'before shutdown');
       await c.expectMessage(Op.text, 'before shutdown');
       const closing = server.close();
-      await c.expectClose([1001]); // answers the close; the server then ends TCP
+      const f = await c.next();
+      assert.equal(f.opcode, Op.close);
+      assert.equal(closeCodeOf(f), 1001);
+      // A ping before our close answer must not be answered: nothing is written after a close.
+      c.send(Op.ping, 'late ping');
+      c.sendClose(1001);
+      await c.expectEnd();
       await closing;
       assert.equal(server.wss.size, 0);
     } finally {
