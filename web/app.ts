@@ -62,6 +62,29 @@ const TransientErrors: ReadonlySet<string> = new Set(['rate_limited', 'shutting_
 
 const STORAGE_KEY = 'strangers.interests';
 
+/**
+ * The server's default per-connection budget (`msg`, `typing`, `find`, `next`): 5 per second,
+ * bursts of 10. The page keeps its own count so that it spends the budget on messages, not on
+ * typing notices, and holds a message back rather than have it refused.
+ */
+const Budget = { perSecond: 5, burst: 10, typingReserve: 4 } as const;
+
+class TokenBudget {
+  #tokens: number = Budget.burst;
+  #at = performance.now();
+
+  /** Takes one token if more than `reserve` would remain; a negative reserve always takes. */
+  spend(reserve: number): boolean {
+    const now = performance.now();
+    this.#tokens = Math.min(Budget.burst, this.#tokens + ((now - this.#at) / 1000) * Budget.perSecond);
+    this.#at = now;
+    if (reserve >= 0 && this.#tokens < 1 + reserve) return false;
+    this.#tokens = Math.max(0, this.#tokens - 1);
+    return true;
+  }
+}
+const budget = new TokenBudget();
+
 function $<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);
   if (el === null) throw new Error(`#${id} missing from index.html`);
@@ -286,6 +309,7 @@ function sendFind(): boolean {
 /** Sends `find` or `next`, remembering it in case the server answers `rate_limited`. */
 function sendControl(msg: ClientMessage): boolean {
   clearTimeout(controlRetryTimer);
+  budget.spend(-1); // always sent; the server answers rate_limited if it must
   const ok = conn.send(msg);
   lastControl = ok ? { msg, at: Date.now() } : null;
   return ok;
@@ -362,6 +386,10 @@ function sendMessage(): void {
     toast(ErrorText.too_long ?? '');
     return;
   }
+  if (conn.state === LinkState.open && !budget.spend(0)) {
+    toast(ErrorText.rate_limited ?? '');
+    return; // the text stays in the box
+  }
   if (!conn.send({ type: 'msg', text })) {
     toast('Not connected. Your message is still in the box.');
     return;
@@ -392,7 +420,8 @@ function onComposerInput(): void {
     return;
   }
   // One "on" per burst of typing and one "off" after a quiet spell: two frames, not one per key.
-  if (!typingSent) typingSent = conn.send({ type: 'typing', on: true });
+  // A typing notice is a luxury: it is only sent while the budget keeps room for messages.
+  if (!typingSent && budget.spend(Budget.typingReserve)) typingSent = conn.send({ type: 'typing', on: true });
   clearTimeout(typingIdleTimer);
   typingIdleTimer = setTimeout(() => stopTyping(true), Timing.typingIdleMs);
 }
@@ -487,6 +516,7 @@ function onMatched(shared: readonly string[]): void {
     addSys('Nobody with your interests was around, so here is someone random.', 'hint');
   }
   if (document.visibilityState === 'hidden') document.title = `Stranger found! · ${baseTitle}`;
+  void refreshOnline();
   render();
   ui.input.focus();
 }
@@ -494,7 +524,7 @@ function onMatched(shared: readonly string[]): void {
 function onError(code: string, message: string): void {
   const text = ErrorText[code] ?? (message !== '' ? message : `Something went wrong (${code}).`);
   // The protocol has no acknowledgements: an error right after our message is about that message.
-  if (lastOwn !== null && Date.now() - lastOwn.at < Timing.errorBlameMs && (code === 'rate_limited' || code === 'too_long')) {
+  if (lastOwn !== null && Date.now() - lastOwn.at < Timing.errorBlameMs && (code === 'rate_limited' || code === 'too_long') && !lastOwn.node.classList.contains('failed')) {
     lastOwn.node.classList.add('failed');
     lastOwn.node.append(el('span', 'msg-note', 'Not delivered'));
     lastOwn = null;
@@ -665,11 +695,9 @@ ui.retry.addEventListener('click', () => conn.retryNow());
 ui.brand.addEventListener('click', (ev) => {
   // Home without a reload: a reload would drop the connection (and the stranger).
   ev.preventDefault();
-  if (state === ChatState.chatting) {
-    armOrSkip();
-    return;
-  }
-  goLanding();
+  // Never drop a conversation by a click on the logo: Stop and New chat are the ways out.
+  if (state === ChatState.chatting) ui.input.focus();
+  else goLanding();
 });
 
 document.addEventListener('keydown', (ev) => {
