@@ -347,7 +347,6 @@ function stop(): void {
     conn.send({ type: 'leave' });
     end('You left the chat.');
   } else if (state === ChatState.searching) {
-    if (findSent) conn.send({ type: 'leave' });
     goLanding();
   }
 }
@@ -375,6 +374,7 @@ function end(text: string): void {
 function report(): void {
   if (state !== ChatState.chatting || reported) return;
   if (!conn.send({ type: 'report' })) return;
+  budget.spend(-1);
   reported = true;
   render();
 }
@@ -407,7 +407,7 @@ function sendMessage(): void {
 /** Tells the stranger we stopped typing (if we had said we were). */
 function stopTyping(send: boolean): void {
   clearTimeout(typingIdleTimer);
-  if (typingSent && send) conn.send({ type: 'typing', on: false });
+  if (typingSent && send && conn.send({ type: 'typing', on: false })) budget.spend(-1);
   typingSent = false;
 }
 
@@ -470,7 +470,8 @@ function onServerMessage(msg: ServerMessage): void {
     case 'searching':
       break;
     case 'matched':
-      onMatched(msg.common);
+      // After Stop, a match that crossed our `leave` is ended by the server; nothing to show.
+      if (state === ChatState.searching) onMatched(msg.common);
       break;
     case 'msg':
       if (state !== ChatState.chatting) return;
