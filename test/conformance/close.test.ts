@@ -144,4 +144,10 @@ describe('closing handshake details', () => {
     while (echo.server.wss.size >= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.ok(echo.server.wss.size < before, 'connection still counted after TCP was closed');
   });
+  wsCase(echo, 'C.5', 'a peer that half-closes TCP without a close frame gets the TCP end back', async (c) => {
+    c.send(Op.text, 'then FIN');
+    await c.expectMessage(Op.text, 'then FIN');
+    c.socket.end();
+    await c.expectEnd();
+  });
 });
