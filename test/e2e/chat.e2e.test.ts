@@ -223,6 +223,13 @@ describe('web client in Chromium', { skip: haveChromium ? false : `${CHROMIUM} n
     await seeFromStranger(a.page, 'welcome back');
   });
 
+  test('Report is acknowledged and can be used once per conversation', async () => {
+    await b.page.locator('#report').click();
+    await seeInLog(b.page, 'You reported this stranger');
+    assert.equal(await b.page.locator('#report').textContent(), 'Reported');
+    assert.equal(await b.page.locator('#report').isDisabled(), true);
+  });
+
   test('New chat needs a confirmation; the skipped stranger is told and can start again with one key', async () => {
     await a.page.keyboard.press('Escape');
     assert.equal(await a.page.locator('#next').textContent(), 'Really?');
