@@ -144,7 +144,9 @@ export async function main(argv: string[]): Promise<number | void> {
 }
 
 // `node dist/src/cli/echo.js` (what `npm run echo` runs) starts the server directly.
+// No top-level await: the single binary bundles this module as CommonJS.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const code = await main(process.argv.slice(2));
-  if (typeof code === 'number') process.exitCode = code;
+  void main(process.argv.slice(2)).then((code) => {
+    if (typeof code === 'number') process.exitCode = code;
+  });
 }

@@ -129,14 +129,12 @@ function makeAsset(name: string, body: Buffer): Asset {
 export class StaticSite {
   readonly #assets = new Map<string, Asset>();
 
-  /** Reads every file in `root` (one level, small files). A missing folder serves nothing. */
-  constructor(root: string = DEFAULT_ROOT) {
-    if (!existsSync(root)) return;
-    const raw = new Map<string, Buffer>();
-    for (const name of readdirSync(root)) {
-      const path = join(root, name);
-      if (statSync(path).isFile()) raw.set(name, readFileSync(path));
-    }
+  /**
+   * Serves the files of `source`: a folder (one level, small files; a missing folder serves
+   * nothing) or the files themselves by name (the single binary embeds them).
+   */
+  constructor(source: string | ReadonlyMap<string, Buffer> = embeddedFiles ?? DEFAULT_ROOT) {
+    const raw = typeof source === 'string' ? readFolder(source) : source;
     for (const [name, body] of raw) {
       if (name !== 'index.html') this.#assets.set(`/${name}`, makeAsset(name, body));
     }
@@ -230,6 +228,24 @@ function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
+/** Files built into the single binary (scripts/build-binary.mjs), used instead of dist/web. */
+let embeddedFiles: ReadonlyMap<string, Buffer> | undefined;
+
+/** Serves these files instead of dist/web: called by the single binary's entry point. */
+export function useEmbeddedAssets(files: Readonly<Record<string, Buffer>>): void {
+  embeddedFiles = new Map(Object.entries(files));
+}
+
+function readFolder(root: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  if (!existsSync(root)) return files;
+  for (const name of readdirSync(root)) {
+    const path = join(root, name);
+    if (statSync(path).isFile()) files.set(name, readFileSync(path));
+  }
+  return files;
+}
+
 let defaultSite: StaticSite | undefined;
 
 /**
@@ -247,6 +263,6 @@ export function serveStatic(req: IncomingMessage, res: ServerResponse): boolean 
  * compression) from `root` (default dist/web). Returns the number of URL paths served.
  */
 export function preloadStatic(root?: string): number {
-  defaultSite = new StaticSite(root);
+  defaultSite = root === undefined ? new StaticSite() : new StaticSite(root);
   return defaultSite.size;
 }
