@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startEchoServer, type EchoServer, type EchoServerOptions } from '../../src/cli/echo.js';
+import { connect, WebSocketError } from '../../src/ws/index.js';
 import { encodeFrame, expectedAccept, Op, RawClient, upgradeRequest, type RawResponse, WAIT_MS } from './raw-client.js';
 
 const servers = new Map<string, EchoServer>();
@@ -213,5 +214,20 @@ describe('handshake: slow clients', () => {
     } finally {
       c.destroy();
     }
+  });
+});
+
+describe('handshake: our client (connect) reports refusals', () => {
+  test('H.19 a refused upgrade rejects with handshake_failed and the HTTP status', async () => {
+    const handler = { message() {}, close() {} };
+    await assert.rejects(connect(`ws://127.0.0.1:${port('origin')}/`, { handler, headers: { Origin: 'https://evil.example' } }),
+      (err: unknown) => err instanceof WebSocketError && err.code === 'handshake_failed' && err.status === 403);
+    await assert.rejects(connect(`ws://127.0.0.1:${port('path')}/nope`, { handler }),
+      (err: unknown) => err instanceof WebSocketError && err.code === 'handshake_failed' && err.status === 404);
+  });
+  test('H.20 an accepted upgrade resolves with the selected protocol', async () => {
+    const conn = await connect(`ws://127.0.0.1:${port('protocols')}/`, { handler: { message() {}, close() {} }, protocols: ['x', 'chat.v1'] });
+    assert.equal(conn.protocol, 'chat.v1');
+    conn.terminate();
   });
 });
