@@ -276,3 +276,55 @@ describe('Receiver: UTF-8 fails fast, on the piece where the bad byte appears', 
     assertAllSplits(frame(Op.text, text), [['message', 'text', text.toString('hex')]]);
   });
 });
+
+describe('Receiver: randomized streams', () => {
+  test('300 random valid streams (fragments, pings, every length form) cut at random offsets give the expected events', () => {
+    let seed = 1234;
+    const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const pieces = ['a', 'κό', 'σμε', '🙂', '', 'x'.repeat(130), 'y'.repeat(70_000)];
+    for (let run = 0; run < 300; run++) {
+      const frames: Buffer[] = [];
+      const want: Event[] = [];
+      const messages = 1 + rand(5);
+      for (let m = 0; m < messages; m++) {
+        const binary = rand(2) === 0;
+        const parts = Array.from({ length: 1 + rand(4) }, () => Buffer.from(pieces[rand(pieces.length - (run % 10 === 0 ? 0 : 1))]));
+        parts.forEach((p, i) => {
+          frames.push(frame(i === 0 ? (binary ? Op.binary : Op.text) : Op.cont, p, {
+            fin: i === parts.length - 1,
+            mask: Buffer.from([rand(256), rand(256), rand(256), rand(256)]),
+            lengthForm: p.length <= 125 && rand(4) === 0 ? 16 : undefined,
+          }));
+          if (i === parts.length - 1) want.push(['message', binary ? 'binary' : 'text', Buffer.concat(parts).toString('hex')]);
+          if (rand(3) === 0) {
+            const ping = Buffer.from(`ping ${run}.${m}.${i}`);
+            frames.push(frame(Op.ping, ping));
+            want.push(['ping', ping.toString('hex')]);
+          }
+        });
+      }
+      const bytes = Buffer.concat(frames);
+      const cuts = Array.from({ length: rand(12) }, () => rand(bytes.length)).sort((a, b) => a - b);
+      assert.deepEqual(feed(bytes, cuts).events, want, `run ${run}, cuts ${cuts.join(',')}`);
+    }
+  });
+});
+
+describe('Receiver: memory', () => {
+  // Known weakness (reported to the lead): every fragment piece is kept as its own Buffer view
+  // until the message ends, so 64 KiB sent as 1-byte fragments (~450 KB on the wire) holds
+  // ~7 MB of heap per connection. Marked todo until pieces are coalesced; it then passes.
+  test('a message of 65 535 one-byte fragments holds at most ~4x its size per receiver', { todo: 'coalesce small fragment pieces' }, () => {
+    const one = (first: boolean): Buffer => Buffer.from([first ? 0x02 : 0x00, 0x81, 1, 2, 3, 4, 0x61]);
+    const wire = Buffer.concat(Array.from({ length: 65535 }, (_, i) => one(i === 0)));
+    const receivers: Receiver[] = [];
+    const before = process.memoryUsage().heapUsed;
+    for (let k = 0; k < 20; k++) {
+      const r = new Receiver(new Recorder(), { isServer: true, maxMessageSize: 65536 });
+      for (let off = 0; off < wire.length; off += 65536) r.push(Buffer.from(wire.subarray(off, off + 65536)));
+      receivers.push(r);
+    }
+    const perReceiver = (process.memoryUsage().heapUsed - before) / receivers.length;
+    assert.ok(perReceiver < 4 * 65536, `${Math.round(perReceiver / 1024)} KiB of heap per receiver for a 64 KiB message`);
+  });
+});
