@@ -21,11 +21,10 @@ describe('heartbeat', () => {
   test('a silent peer gets a ping, and is terminated (no close frame needed) if it never answers', { timeout: 10_000 }, async () => {
     const c = await RawClient.open(server.port);
     try {
-      const ping = await c.next(INTERVAL * 4);
+      // Pinged after one silent interval, terminated one interval later: generous bounds for a busy box.
+      const ping = await c.next(INTERVAL * 10);
       assert.equal(ping.opcode, Op.ping);
-      const started = Date.now();
-      await c.expectEnd(INTERVAL * 6);
-      assert.ok(Date.now() - started <= INTERVAL * 6);
+      await c.expectEnd(INTERVAL * 10);
     } finally {
       c.destroy();
     }
@@ -35,7 +34,7 @@ describe('heartbeat', () => {
     const c = await RawClient.open(server.port);
     try {
       for (let i = 0; i < 4; i++) {
-        const ping = await c.next(INTERVAL * 4);
+        const ping = await c.next(INTERVAL * 10);
         assert.equal(ping.opcode, Op.ping);
         c.send(Op.pong, ping.payload);
       }
