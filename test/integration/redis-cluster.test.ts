@@ -111,7 +111,9 @@ describe('Redis cluster: several server processes', skipUnlessCI(reason), () => 
     await new Promise((r) => setTimeout(r, 300));
     noViolations(ts);
     assert.ok(ts.reduce((n, t) => n + t.conv, 0) > ts.length, 'the churn made new pairs');
-    for (const t of ts) assert.deepEqual(t.errors.filter((e) => e !== 'not_matched'), [], `${t.id} errors`);
+    // not_matched / already_matched are the client racing the server's view of its state (a
+    // message sent as the partner leaves, a find as a match arrives); anything else is a fault.
+    for (const t of ts) assert.deepEqual(t.errors.filter((e) => e !== 'not_matched' && e !== 'already_matched'), [], `${t.id} errors`);
     for (const t of ts) t.close();
   });
 
