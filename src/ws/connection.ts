@@ -69,6 +69,11 @@ type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<any> };
 
 const EMPTY = Buffer.alloc(0);
 
+/** Shared (no closure per send): ends the cork that send() put on a socket for this tick. */
+function uncorkSocket(socket: Socket): void {
+  socket.uncork();
+}
+
 // Bits of a connection's #flags: one small integer instead of four fields.
 const Flag = {
   closeSent: 1,
@@ -154,6 +159,12 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
       flushed = socket.write(data);
       socket.uncork();
     } else {
+      // Frames sent to one peer within one tick leave in one writev (one syscall), not one
+      // write each: a relay burst costs one syscall per peer. Uncorked on the next tick.
+      if (socket.writableCorked === 0) {
+        socket.cork();
+        process.nextTick(uncorkSocket, socket);
+      }
       flushed = socket.write(encodeFrame(opcode, data, true, masked));
     }
     return flushed ? SendResult.sent : SendResult.queued;

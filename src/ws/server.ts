@@ -123,8 +123,14 @@ export class WebSocketServer<T = unknown> {
     if (this.#closing) return refuse(socket, 503, 'server is shutting down');
     const checked = checkUpgrade(req, this.#rules);
     if (!checked.ok) return refuse(socket, checked.status, checked.message, checked.headers);
-    const status = this.#admit?.(req);
-    if (status !== undefined) return refuse(socket, status, status === 429 ? 'too many connections from your address' : 'server is full');
+    let status: number | undefined;
+    try {
+      status = this.#admit?.(req);
+    } catch {
+      // A failing admission hook must not take the process down: refuse this one request.
+      status = 500;
+    }
+    if (status !== undefined) return refuse(socket, status, refusalMessage(status));
     if (!socket.writable) return void socket.destroy();
 
     socket.write(acceptResponse(checked.key, checked.protocol));
@@ -175,6 +181,12 @@ function positive(name: string, value: number): number {
 }
 
 function ignoreError(): void {}
+
+function refusalMessage(status: number): string {
+  if (status === 429) return 'too many connections from your address';
+  if (status === 503) return 'server is full';
+  return 'connection refused';
+}
 
 function refuse(socket: Duplex, status: number, message: string, headers?: Readonly<Record<string, string>>): void {
   if (socket.writable) socket.end(errorResponse(status, message, headers));
