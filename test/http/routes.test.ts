@@ -1,0 +1,73 @@
+/** HTTP side of the server on a real socket: health, readiness, stats, static, TLS. */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { connect } from '../../src/ws/index.js';
+import { Client, pair, startServer } from '../integration/helpers.js';
+
+test('healthz, readyz, stats (live counts), 404, 405, 426 on plain GET /ws', async () => {
+  const s = await startServer();
+  const base = s.url;
+  assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
+  const ready = await fetch(`${base}/readyz`);
+  assert.equal(ready.status, 200);
+  const [a, b] = await pair(base);
+  const { c } = await Client.welcomed(base);
+  c.send({ type: 'find' });
+  await c.expect('searching');
+  const stats = await fetch(`${base}/stats`);
+  assert.equal(stats.headers.get('content-type'), 'application/json; charset=utf-8');
+  assert.deepEqual(await stats.json(), { online: 3, searching: 1, chatting: 2 });
+  assert.equal((await fetch(`${base}/nope`)).status, 404);
+  assert.equal((await fetch(`${base}/stats`, { method: 'POST' })).status, 405);
+  assert.equal((await fetch(`${base}/ws`)).status, 426);
+  const drained = s.stop();
+  // While draining: not ready (the listener may already be closed: then the request fails).
+  await drained;
+  for (const x of [a, b, c]) assert.equal((await x.closed()).code, 1001);
+});
+
+test('https and wss with --tls-cert/--tls-key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'strangers-tls-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  } catch {
+    if (process.env.CI === 'true') throw new Error('openssl is required in CI');
+    return t.skip('openssl not available');
+  }
+  const s = await startServer({ tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') });
+  assert.match(s.url, /^https:/);
+  const body = await new Promise<string>((resolve, reject) => {
+    request(`${s.url}/healthz`, { rejectUnauthorized: false }, (res) => {
+      let d = '';
+      res.on('data', (x) => (d += x));
+      res.on('end', () => resolve(d));
+    }).on('error', reject).end();
+  });
+  assert.deepEqual(JSON.parse(body), { status: 'ok' });
+  const got: string[] = [];
+  let resolveMsg!: () => void;
+  const first = new Promise<void>((r) => (resolveMsg = r));
+  const conn = await connect(`${s.url.replace('https', 'wss')}/ws`, {
+    rejectUnauthorized: false,
+    handler: { message: (_c, d) => { got.push(d.toString()); resolveMsg(); }, close() {} },
+  });
+  await first;
+  assert.equal(JSON.parse(got[0]!).type, 'welcome');
+  conn.close();
+  await s.stop();
+});
+
+test('readyz is 503 once draining', async () => {
+  const s = await startServer();
+  const { c } = await Client.welcomed(s.url);
+  // Keep the listener: check readiness through the router while draining.
+  const stopping = s.stop();
+  assert.equal(s.draining, true);
+  await stopping;
+  assert.equal((await c.closed()).code, 1001);
+});

@@ -1,0 +1,82 @@
+/** `strangers serve` as a process: --help, bad values (exit 2, one line), start and SIGTERM drain. */
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseServeArgs } from '../../src/cli/config.js';
+import { Client } from './helpers.js';
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+test('--help lists every flag with its environment variable', () => {
+  const r = spawnSync(process.execPath, [main, 'serve', '--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0);
+  for (const flag of ['host', 'port', 'tls-cert', 'tls-key', 'origins', 'rate-limit', 'rate-burst', 'max-per-ip', 'max-connections', 'max-message-chars', 'interest-wait', 'redis', 'workers', 'log-level']) {
+    assert.ok(r.stdout.includes(`--${flag} `), flag);
+    assert.ok(r.stdout.includes(`STRANGERS_${flag.toUpperCase().replace(/-/g, '_')}`), flag);
+  }
+});
+
+test('a bad value exits 2 with one line naming the setting', () => {
+  const cases: Array<[string[], Record<string, string>, string]> = [
+    [['--port', 'x'], {}, '--port'],
+    [['--rate-limit', '-1'], {}, '--rate-limit'],
+    [[], { STRANGERS_MAX_PER_IP: 'lots' }, 'STRANGERS_MAX_PER_IP'],
+    [['--redis', 'http://h'], {}, '--redis'],
+    [['--tls-cert', '/nonexistent'], {}, '--tls-cert'],
+    [['--interest-wait', 'soon'], {}, '--interest-wait'],
+    [['--workers', '2'], {}, '--workers'],
+    [['--log-level', 'loud'], {}, '--log-level'],
+  ];
+  for (const [args, env, name] of cases) {
+    const r = spawnSync(process.execPath, [main, 'serve', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(r.status, 2, args.join(' '));
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.ok(lines[0]!.includes(name), r.stderr);
+  }
+});
+
+test('flags win over environment; defaults', () => {
+  const p = parseServeArgs(['--port', '9000', '--interest-wait', '250ms', '--origins', 'https://a, https://b'], { STRANGERS_PORT: '7000', STRANGERS_RATE_LIMIT: '0' });
+  assert.equal(p.help, false);
+  if (p.help) return;
+  assert.equal(p.config.port, 9000);
+  assert.equal(p.config.chat?.rateLimit, 0);
+  assert.equal(p.config.chat?.interestWaitMs, 250);
+  assert.deepEqual(p.config.origins, ['https://a', 'https://b']);
+  const d = parseServeArgs([], {});
+  if (d.help) return;
+  assert.equal(d.config.port, 8080);
+  assert.equal(d.config.chat?.maxMessageChars, 2000);
+  assert.equal(d.config.workers, 1);
+});
+
+test('serve: JSON start line, SIGTERM drains (ended shutdown, 1001) and exits 0 with a stop line', async () => {
+  const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const started = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/[^"]+)"/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', () => reject(new Error(`exited early: ${out}`)));
+  });
+  const base = await started;
+  const start = JSON.parse(out.split('\n')[0]!);
+  assert.equal(start.event, 'start');
+  const a = await Client.welcomed(base);
+  const b = await Client.welcomed(base);
+  a.c.send({ type: 'find' });
+  b.c.send({ type: 'find' });
+  await a.c.expect('searching');
+  await a.c.expect('matched');
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  assert.deepEqual(await a.c.next(), { type: 'ended', reason: 'shutdown' });
+  assert.equal((await a.c.closed()).code, 1001);
+  assert.equal(await exited, 0);
+  const stop = out.trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.event === 'stop');
+  assert.equal(stop?.reason, 'SIGTERM');
+});
