@@ -69,9 +69,12 @@ type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<any> };
 
 const EMPTY = Buffer.alloc(0);
 
-/** Shared (no closure per send): ends the cork that send() put on a socket for this tick. */
-function uncorkSocket(socket: Socket): void {
-  socket.uncork();
+// Sockets that send() corked during this turn of the event loop, uncorked together once the
+// turn's I/O callbacks have run (one setImmediate per turn, no closure per send).
+const corked: Socket[] = [];
+function uncorkAll(): void {
+  for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
+  corked.length = 0;
 }
 
 // Bits of a connection's #flags: one small integer instead of four fields.
@@ -159,11 +162,11 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
       flushed = socket.write(data);
       socket.uncork();
     } else {
-      // Frames sent to one peer within one tick leave in one writev (one syscall), not one
-      // write each: a relay burst costs one syscall per peer. Uncorked on the next tick.
+      // Frames sent to one peer within one turn of the event loop leave in one writev (one
+      // syscall), not one write each: a relay burst costs one syscall per peer per turn.
       if (socket.writableCorked === 0) {
         socket.cork();
-        process.nextTick(uncorkSocket, socket);
+        if (corked.push(socket) === 1) setImmediate(uncorkAll);
       }
       flushed = socket.write(encodeFrame(opcode, data, true, masked));
     }
