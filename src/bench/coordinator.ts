@@ -23,8 +23,13 @@ export interface BenchOptions {
   readonly url: string;
   /** Total connections (pairs x 2 for chat/flood). */
   readonly connections: number;
-  /** Seconds the scenario runs after everyone is connected. */
+  /** Seconds the scenario runs after everyone is connected (the warm-up included). */
   readonly duration: number;
+  /**
+   * Seconds at the start of the scenario not measured (matching, JIT warm-up): rates,
+   * latencies and server CPU count from then on; the timeline still shows them. @default 0
+   */
+  readonly warmup?: number;
   /** chat: messages per second per client. @default 1 */
   readonly rate?: number;
   /** flood: in-flight window per client. @default 16 */
@@ -55,6 +60,8 @@ interface WorkerState {
   readonly child: ChildProcess;
   counters: Counters;
   connected: boolean;
+  /** Counters at the end of the warm-up. */
+  baseline: Counters | undefined;
   /** Has reported counters taken after it stopped sending. */
   quiesced: boolean;
   final: boolean;
@@ -69,6 +76,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const host = new URL(opts.url).hostname;
   const plans = planWorkers({ connections: opts.connections, workers: opts.workers, host, ramp: opts.ramp ?? 0 });
   const latency = new Histogram();
+  const warmup = Math.min(opts.warmup ?? 0, opts.duration);
   const connectLatency = new Histogram();
   let interval = new Histogram();
   const serverPids = opts.serverPids ?? [];
@@ -81,7 +89,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
 
   const workers: WorkerState[] = plans.map((plan) => {
     const child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-    const w: WorkerState = { child, counters: newCounters(), connected: false, quiesced: false, final: false, pairs: [], exited: false };
+    const w: WorkerState = { child, counters: newCounters(), connected: false, baseline: undefined, quiesced: false, final: false, pairs: [], exited: false };
     const config: WorkerConfig = {
       scenario: opts.scenario,
       url: opts.url,
@@ -96,11 +104,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       connectTimeoutMs: opts.connectTimeoutMs ?? 10000,
       concurrency: opts.concurrency ?? 64,
       reportPairs: opts.scenario === 'chat' || opts.scenario === 'flood',
+      warmup: warmup > 0,
     };
     child.on('message', (msg: FromWorker) => {
       if (msg.t === 'stats' || msg.t === 'final') {
         w.counters = msg.counters;
-        latency.merge(msg.latency);
+        if (msg.t === 'final' || msg.measuring) latency.merge(msg.latency);
+        if (msg.t === 'stats' && msg.marked) w.baseline = msg.counters;
         interval.merge(msg.latency);
         connectLatency.merge(msg.connectLatency);
         if (msg.t === 'stats' && msg.quiesced) w.quiesced = true;
@@ -187,9 +197,18 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   // ---- scenario ----
   const goAt = performance.now();
   const workerCpu = (): number[] => workers.map((w) => w.counters.cpuMicros / 1e6);
-  const atGo = { counters: total(), servers: sampleServers(), workerCpu: workerCpu() };
+  let atGo = { counters: total(), servers: sampleServers(), workerCpu: workerCpu(), at: goAt };
   if (!aborted() && !connectPhaseTimedOut) {
     broadcast({ t: 'go' });
+    if (warmup > 0) {
+      await until(() => false, goAt + warmup * 1000);
+      const markAt = performance.now();
+      const servers = sampleServers();
+      broadcast({ t: 'mark' });
+      await until(() => workers.every((w) => w.baseline !== undefined || w.exited), markAt + 5000);
+      const base = workers.reduce((acc, w) => addCounters(acc, w.baseline ?? w.counters), newCounters());
+      atGo = { counters: base, servers, workerCpu: workers.map((w) => (w.baseline ?? w.counters).cpuMicros / 1e6), at: markAt };
+    }
     await until(() => false, goAt + opts.duration * 1000);
   }
   // ---- quiesce and drain ----
@@ -226,8 +245,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     workers: plans.map((p) => ({ connections: p.connections, localAddresses: p.localAddresses })),
     connectSeconds,
     connectPhaseTimedOut,
-    windowSeconds: (endAt - goAt) / 1000,
-    scenarioSeconds: (quiesceAt - goAt) / 1000,
+    windowSeconds: (endAt - atGo.at) / 1000,
+    scenarioSeconds: (quiesceAt - atGo.at) / 1000,
+    warmupSeconds: (atGo.at - goAt) / 1000,
     atGo: atGo.counters,
     atEnd: atEnd.counters,
     final,

@@ -32,6 +32,8 @@ export interface WorkerConfig {
   readonly concurrency: number;
   /** Report the pairs seen at the end (chat/flood) for the cross-worker symmetry check. */
   readonly reportPairs: boolean;
+  /** A warm-up precedes the measurement: latencies count only after the coordinator's 'mark'. */
+  readonly warmup: boolean;
 }
 
 /** Cumulative counters of one worker (the coordinator sums them). */
@@ -96,6 +98,8 @@ export type ToWorker =
   | { readonly t: 'start'; readonly config: WorkerConfig }
   /** Begin the scenario (everyone is connected). */
   | { readonly t: 'go' }
+  /** The warm-up is over: report the counters now (the baseline), then measure. */
+  | { readonly t: 'mark' }
   /** Stop starting new sends/finds; keep receiving. */
   | { readonly t: 'quiesce' }
   /** Close every connection with 1000, send 'final', exit. */
@@ -104,7 +108,14 @@ export type ToWorker =
 /** Worker -> coordinator. */
 export type FromWorker =
   /** Every second and at phase changes: cumulative counters + histograms of the interval. */
-  | { readonly t: 'stats'; readonly quiesced: boolean; readonly counters: Counters; readonly latency: HistogramJSON; readonly connectLatency: HistogramJSON }
+  | {
+      readonly t: 'stats';
+      readonly quiesced: boolean;
+      /** The latencies in this message were recorded after the warm-up. */
+      readonly measuring: boolean;
+      /** The answer to 'mark': these counters are the measurement's baseline. */
+      readonly marked: boolean;
+      readonly counters: Counters; readonly latency: HistogramJSON; readonly connectLatency: HistogramJSON }
   /** The connect phase is over (every connection welcomed or failed). */
   | { readonly t: 'connected' }
   /** Last message: final counters, last histograms, and (chat/flood) [me, partner] id pairs. */

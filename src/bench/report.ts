@@ -59,8 +59,10 @@ export interface BenchResult {
     readonly failures: Record<string, number>;
     readonly latencyMs: LatencySummary;
   };
-  /** The measured window: from `go` to the end of the drain. */
+  /** The measured window: from `go` (or the end of the warm-up) to the end of the drain. */
   readonly windowSeconds: number;
+  /** Seconds of scenario before the window (not measured). */
+  readonly warmupSeconds: number;
   readonly openAtEnd: number;
   readonly matches: number;
   readonly matchesPerSec: number;
@@ -112,6 +114,7 @@ export interface ResultInput {
   readonly connectPhaseTimedOut: boolean;
   readonly windowSeconds: number;
   readonly scenarioSeconds: number;
+  readonly warmupSeconds: number;
   readonly atGo: Counters;
   readonly atEnd: Counters;
   readonly final: Counters;
@@ -232,6 +235,7 @@ export function buildResult(i: ResultInput): BenchResult {
       latencyMs: summarize(i.connectLatency),
     },
     windowSeconds: i.windowSeconds,
+    warmupSeconds: i.warmupSeconds,
     openAtEnd: atEnd.open,
     matches,
     matchesPerSec: matches / win,
@@ -291,7 +295,7 @@ function latencyLine(l: LatencySummary): string {
 export function formatSummary(r: BenchResult): string {
   const lines: string[] = [];
   const c = r.connect;
-  lines.push(`strangers bench ${r.scenario} -> ${r.url}: ${c.wanted} connections over ${r.workers.length} worker(s), window ${r.windowSeconds.toFixed(1)} s${r.interrupted ? ' (interrupted)' : ''}`);
+  lines.push(`strangers bench ${r.scenario} -> ${r.url}: ${c.wanted} connections over ${r.workers.length} worker(s), window ${r.windowSeconds.toFixed(1)} s${r.warmupSeconds > 0 ? ` after ${r.warmupSeconds.toFixed(1)} s of warm-up` : ''}${r.interrupted ? ' (interrupted)' : ''}`);
   lines.push(`connect    ${c.connected}/${c.wanted} in ${c.seconds.toFixed(1)} s (${formatNumber(c.perSec)}/s); failures: ${listCounts(c.failures)}; handshake+welcome ${latencyLine(c.latencyMs)}`);
   if (r.scenario !== 'idle') {
     lines.push(`matches    ${r.matches} (${formatNumber(r.matchesPerSec)}/s)`);

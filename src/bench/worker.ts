@@ -417,19 +417,22 @@ function post(msg: FromWorker): void {
   if (process.connected) process.send!(msg);
 }
 
-function postStats(): void {
-  post({ t: 'stats', quiesced, counters: snapshot(), latency: latency.toJSON(), connectLatency: connectLatency.toJSON() });
+function postStats(marked = false): void {
+  post({ t: 'stats', quiesced, measuring, marked, counters: snapshot(), latency: latency.toJSON(), connectLatency: connectLatency.toJSON() });
   latency.reset();
   connectLatency.reset();
 }
 
 let statsTimer: NodeJS.Timeout | undefined;
 let quiesced = false;
+/** False during the warm-up. */
+let measuring = true;
 
 process.on('message', (msg: ToWorker) => {
   switch (msg.t) {
     case 'start':
       config = msg.config;
+      measuring = !config.warmup;
       if (config.interests.length > 0) findMessage = JSON.stringify({ type: 'find', interests: config.interests });
       startedAtMs = Date.now();
       statsTimer = setInterval(postStats, 1000);
@@ -438,6 +441,10 @@ process.on('message', (msg: ToWorker) => {
       break;
     case 'go':
       go();
+      break;
+    case 'mark':
+      postStats(true);
+      measuring = true;
       break;
     case 'quiesce':
       quiescing = true;

@@ -20,6 +20,7 @@ options:
   --connections N       connections in total (default 100)
   --pairs P             same as --connections 2P
   --duration S          seconds the scenario runs once everyone is connected (default 10)
+  --warmup S            of those, seconds not measured at the start (default 0)
   --rate R              chat: messages per second per client (default 1)
   --window W            flood: in-flight messages per client (default 16)
   --per-match M         churn: messages per side per conversation (default 2)
@@ -97,6 +98,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
       case '--connections': o.connections = int(name, value(), 1); break;
       case '--pairs': o.connections = 2 * int(name, value(), 1); break;
       case '--duration': o.duration = num(name, value(), 0); break;
+      case '--warmup': o.warmup = num(name, value(), 0); break;
       case '--rate': o.rate = num(name, value(), 0.001); break;
       case '--window': o.window = int(name, value(), 1); break;
       case '--per-match': o.perMatch = int(name, value(), 1); break;

@@ -50,6 +50,17 @@ describe('strangers bench against a real server', { timeout: 60_000 }, () => {
     assert.equal(r.messages.lost, 0);
   });
 
+  test('a warm-up is left out of the measurement but not out of the conversation', async () => {
+    const r = await runBench({ scenario: 'chat', url, connections: 20, duration: 2, warmup: 1, rate: 10 });
+    assert.deepEqual(r.problems, [], r.problems.join('; '));
+    assert.ok(r.warmupSeconds >= 1 && r.warmupSeconds < 1.5, `warm-up ${r.warmupSeconds}`);
+    // Loss is checked over the whole run; latencies and rates over the measured part only.
+    assert.equal(r.messages.sent, r.messages.delivered);
+    assert.ok(r.latencyMs.count < r.messages.delivered * 0.75, `${r.latencyMs.count} latencies of ${r.messages.delivered}`);
+    assert.ok(r.latencyMs.count > r.messages.delivered * 0.25, `${r.latencyMs.count} latencies of ${r.messages.delivered}`);
+    assert.equal(r.matches, 0, 'the pairs matched during the warm-up');
+  });
+
   test('idle: connections are held and then closed by us only', async () => {
     const r = await runBench({ scenario: 'idle', url, connections: 24, duration: 0.5, serverPids: [process.pid] });
     assert.equal(r.ok, true, r.problems.join('; '));

@@ -22,6 +22,7 @@ function input(over: Partial<ResultInput> = {}): ResultInput {
     connectPhaseTimedOut: false,
     windowSeconds: 10,
     scenarioSeconds: 9.5,
+    warmupSeconds: 0,
     atGo: counters({ attempted: 200, connected: 200, open: 200 }),
     atEnd: end,
     final: end,
