@@ -18,5 +18,6 @@ if (files.length === 0) {
   console.error(`no test files under ${root}${filter ? ` matching ${filter}` : ''}`);
   process.exit(1);
 }
-const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+// A per-test timeout turns a hung test into a failure instead of a hung CI run.
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=240000', ...files], { stdio: 'inherit' });
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
