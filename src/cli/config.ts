@@ -26,7 +26,7 @@ export class ConfigError extends Error {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
-type Kind = 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level';
+type Kind = 'flag' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level';
 
 interface Setting {
   readonly flag: string;
@@ -52,6 +52,7 @@ export const settings: readonly Setting[] = [
   { flag: 'interest-wait', kind: 'duration', def: `${defaultChatOptions.interestWaitMs / 1000}s`, help: 'wait for a shared interest, then pair with anyone (e.g. 5s, 500ms)' },
   { flag: 'heartbeat', kind: 'duration', def: `${serverConfigDefaults.heartbeatMs / 1000}s`, help: 'ping interval; a peer silent for two is disconnected (0: off)' },
   { flag: 'drain-timeout', kind: 'duration', def: `${serverConfigDefaults.drainTimeoutMs / 1000}s`, help: 'longest graceful shutdown on SIGTERM/SIGINT' },
+  { flag: 'trust-proxy', kind: 'flag', def: 'false', help: 'take the client address from X-Forwarded-For (last hop): set behind a reverse proxy' },
   { flag: 'redis', kind: 'url', def: '', help: 'redis:// or rediss:// URL: share matchmaking between processes (default: in memory)' },
   { flag: 'workers', kind: 'workers', def: '1', min: 1, max: 256, help: 'server processes on one port, or auto (one per core); more than 1 needs --redis' },
   { flag: 'log-level', kind: 'level', def: 'info', help: `log level (${LOG_LEVELS.join(', ')})` },
@@ -64,7 +65,7 @@ export function envName(flag: string): string {
 
 export function helpText(): string {
   const rows = settings.map((s) => {
-    const left = `  --${s.flag} ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind.toUpperCase()}`;
+    const left = `  --${s.flag}${s.kind === 'flag' ? '' : ` ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind.toUpperCase()}`}`;
     const def = s.def === '' ? '' : ` [default: ${s.def}]`;
     return `${left.padEnd(30)} ${s.help}${def}\n${''.padEnd(31)} env ${envName(s.flag)}`;
   });
@@ -144,6 +145,12 @@ function convert(s: Setting, raw: string, source: string): unknown {
     case 'level':
       if (!(LOG_LEVELS as readonly string[]).includes(raw)) fail(source, raw, `one of ${LOG_LEVELS.join(', ')}`);
       return raw as LogLevel;
+    case 'flag': {
+      const value = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+      if (['0', 'false', 'no', 'off'].includes(value)) return false;
+      return fail(source, raw, 'true or false');
+    }
   }
 }
 
@@ -156,7 +163,7 @@ export type ParsedArgs = { help: true } | { help: false; config: ServeConfig };
  */
 export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
   const options: Record<string, { type: 'string' } | { type: 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const s of settings) options[s.flag] = { type: 'string' };
+  for (const s of settings) options[s.flag] = s.kind === 'flag' ? { type: 'boolean' } : { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
@@ -168,7 +175,8 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   for (const s of settings) {
     const fromFlag = values[s.flag];
     const name = envName(s.flag);
-    if (typeof fromFlag === 'string') v[s.flag] = convert(s, fromFlag, `--${s.flag}`);
+    if (fromFlag === true) v[s.flag] = true;
+    else if (typeof fromFlag === 'string') v[s.flag] = convert(s, fromFlag, `--${s.flag}`);
     else if (env[name] !== undefined && env[name] !== '') v[s.flag] = convert(s, env[name]!, name);
     else v[s.flag] = s.def === '' ? undefined : convert(s, s.def, `--${s.flag}`);
   }
@@ -193,6 +201,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     maxConnections: v['max-connections'] as number,
     heartbeatMs: v.heartbeat as number,
     drainTimeoutMs: v['drain-timeout'] as number,
+    trustProxy: v['trust-proxy'] as boolean,
     redis,
     workers,
     logLevel: v['log-level'] as LogLevel,

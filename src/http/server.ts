@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { ChatService, maxFrameBytes, defaultChatOptions, type ChatOptions, type Session } from '../chat/index.js';
+import { ChatService, ipHash, maxFrameBytes, defaultChatOptions, type ChatOptions, type Session } from '../chat/index.js';
 import type { Engine } from '../engine/engine.js';
 import { createEngine } from '../engine/index.js';
 import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
 import { createLogger, type Logger } from './log.js';
-import { serveStatic } from './static.js';
+import { securityHeaders, serveStatic } from './static.js';
 
 /** Everything `strangers serve` can set; see src/cli/config.ts for flags and defaults. */
 export interface ServerConfig {
@@ -29,6 +29,12 @@ export interface ServerConfig {
   maxPerIp?: number;
   /** Open WebSocket connections in total; over it the upgrade gets 503. 0: no limit. @default 10000 */
   maxConnections?: number;
+  /**
+   * Behind a reverse proxy: the client's address is the last entry of `X-Forwarded-For` (the
+   * one our proxy wrote), for the per-IP limit and moderation. Never set it without a proxy
+   * that sets the header: clients could pick their own address. @default false
+   */
+  trustProxy?: boolean;
   /** Ping interval; a peer silent for two intervals is dropped (ended `disconnected`). @default 30000 */
   heartbeatMs?: number;
   /** Longest a graceful drain may take before connections are cut. @default 10000 */
@@ -65,7 +71,8 @@ export class StrangersServer {
   readonly log: Logger;
   readonly secure: boolean;
   readonly #config: ServerConfig;
-  readonly #perIp = new Map<string, number>();
+  /** Open connections per person (salted hash of the client address: no IPs kept). */
+  readonly #perPerson = new Map<string, number>();
   #open = 0;
   #draining = false;
   #stopped: Promise<void> | undefined;
@@ -99,7 +106,7 @@ export class StrangersServer {
       admit: (req) => {
         if (this.#draining) return 503;
         if (maxConnections > 0 && this.#open >= maxConnections) return 503;
-        if (maxPerIp > 0 && (this.#perIp.get(req.socket.remoteAddress ?? '') ?? 0) >= maxPerIp) return 429;
+        if (maxPerIp > 0 && (this.#perPerson.get(ipHash(this.chat.options.ipSalt, this.#clientAddress(req))) ?? 0) >= maxPerIp) return 429;
         return undefined;
       },
     });
@@ -108,22 +115,23 @@ export class StrangersServer {
 
   /** One handler for every connection: wires frames to the chat. */
   readonly #handler: ConnectionHandler<Session> = {
-    open: (conn: Conn) => {
-      const ip = conn.remoteAddress;
+    open: (conn: Conn, req: IncomingMessage) => {
       this.#open++;
-      this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
-      conn.data = this.chat.connect(conn, ip);
+      const session = this.chat.connect(conn, this.#clientAddress(req));
+      conn.data = session;
+      this.#perPerson.set(session.person, (this.#perPerson.get(session.person) ?? 0) + 1);
     },
     message: (conn: Conn, data: Buffer, isBinary: boolean) => {
       if (conn.data !== undefined) this.chat.receive(conn.data, data, isBinary);
     },
     close: (conn: Conn) => {
       this.#open--;
-      const ip = conn.remoteAddress;
-      const n = (this.#perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.#perIp.delete(ip);
-      else this.#perIp.set(ip, n);
-      if (conn.data !== undefined) this.chat.disconnect(conn.data);
+      const session = conn.data;
+      if (session === undefined) return;
+      const n = (this.#perPerson.get(session.person) ?? 1) - 1;
+      if (n <= 0) this.#perPerson.delete(session.person);
+      else this.#perPerson.set(session.person, n);
+      this.chat.disconnect(session);
     },
     error: (_conn: Conn, err: Error) => {
       // Protocol errors of one peer are routine (bad frames, too large): debug. Our bugs: error.
@@ -133,6 +141,16 @@ export class StrangersServer {
     },
   };
 
+  /** The client's address: the socket's peer, or with `trustProxy` the proxy's last X-Forwarded-For hop. */
+  #clientAddress(req: IncomingMessage): string {
+    if (this.#config.trustProxy === true) {
+      const forwarded = req.headers['x-forwarded-for'];
+      const last = typeof forwarded === 'string' ? forwarded.slice(forwarded.lastIndexOf(',') + 1).trim() : '';
+      if (last !== '') return last;
+    }
+    return req.socket.remoteAddress ?? '';
+  }
+
   #route(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -140,18 +158,18 @@ export class StrangersServer {
     const get = req.method === 'GET' || req.method === 'HEAD';
     switch (path) {
       case '/healthz':
-        if (!get) return methodNotAllowed(res);
-        return json(res, 200, { status: 'ok' });
+        if (!get) return methodNotAllowed(req, res);
+        return json(req, res, 200, { status: 'ok' });
       case '/readyz': {
-        if (!get) return methodNotAllowed(res);
+        if (!get) return methodNotAllowed(req, res);
         const ready = this.engine.ready() && !this.#draining;
-        return json(res, ready ? 200 : 503, { ready, draining: this.#draining, engine: this.engine.ready() });
+        return json(req, res, ready ? 200 : 503, { ready, draining: this.#draining, engine: this.engine.ready() });
       }
       case '/stats':
-        if (!get) return methodNotAllowed(res);
-        return json(res, 200, this.chat.clusterCounts());
+        if (!get) return methodNotAllowed(req, res);
+        return json(req, res, 200, this.chat.clusterCounts());
       case '/ws':
-        res.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
+        res.writeHead(426, { ...securityHeaders(req), 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
         res.end('this is a WebSocket endpoint\n');
         return;
     }
@@ -163,7 +181,7 @@ export class StrangersServer {
       res.end();
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.writeHead(404, { ...securityHeaders(req), 'content-type': 'text/plain; charset=utf-8' });
     res.end('not found\n');
   }
 
@@ -237,9 +255,10 @@ export class StrangersServer {
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+function json(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...securityHeaders(req),
     'content-type': 'application/json; charset=utf-8',
     'cache-control': 'no-store',
     'content-length': Buffer.byteLength(text),
@@ -247,8 +266,8 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function methodNotAllowed(res: ServerResponse): void {
-  res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+function methodNotAllowed(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(405, { ...securityHeaders(req), allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
   res.end('method not allowed\n');
 }
 

@@ -22,7 +22,13 @@ test('healthz, readyz, stats (live counts), 404, 405, 426 on plain GET /ws', asy
   const stats = await fetch(`${base}/stats`);
   assert.equal(stats.headers.get('content-type'), 'application/json; charset=utf-8');
   assert.deepEqual(await stats.json(), { online: 3, searching: 1, chatting: 2 });
-  assert.equal((await fetch(`${base}/nope`)).status, 404);
+  const missing = await fetch(`${base}/nope`);
+  assert.equal(missing.status, 404);
+  // Every response carries the security headers, not only the web client's files.
+  for (const res of [missing, stats, ready]) {
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  }
   assert.equal((await fetch(`${base}/stats`, { method: 'POST' })).status, 405);
   assert.equal((await fetch(`${base}/ws`)).status, 426);
   const drained = s.stop();

@@ -208,6 +208,24 @@ describe('limits and moderation', () => {
     await s.stop();
   });
 
+  test('behind a proxy (trustProxy): the limit counts X-Forwarded-For addresses, not the proxy', async () => {
+    const s = await startServer({ maxPerIp: 1, trustProxy: true });
+    const viaProxy = (client: string): Promise<Client> => Client.open(s.url, { 'X-Forwarded-For': `203.0.113.9, ${client}` });
+    const a = await viaProxy('198.51.100.1');
+    const b = await viaProxy('198.51.100.2'); // same socket address, another client behind the proxy
+    await assert.rejects(viaProxy('198.51.100.1'), (e: unknown) => e instanceof WebSocketError && e.status === 429);
+    a.close();
+    b.close();
+    await s.stop();
+
+    // Without trustProxy the header is ignored: a client cannot pick its own address.
+    const t = await startServer({ maxPerIp: 1 });
+    const c = await Client.open(t.url, { 'X-Forwarded-For': '198.51.100.1' });
+    await assert.rejects(Client.open(t.url, { 'X-Forwarded-For': '198.51.100.2' }), (e: unknown) => e instanceof WebSocketError && e.status === 429);
+    c.close();
+    await t.stop();
+  });
+
   test('connections in total: 503 before any frame', async () => {
     const s = await startServer({ maxConnections: 2 });
     const a = await Client.open(s.url);
