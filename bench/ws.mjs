@@ -39,6 +39,7 @@ async function idleRun(kind, count) {
   const port = await freePort();
   const server = await startServer(kind, SERVERS[kind](port));
   await sleep(500);
+  await server.gc();
   const base = sample(server.pid);
   const perProcess = 10000;
   const procs = Math.ceil(count / perProcess);
@@ -55,12 +56,11 @@ async function idleRun(kind, count) {
   const seconds = (performance.now() - t0) / 1000;
   const open = opened.reduce((a, m) => a + m.open, 0);
   const failed = opened.reduce((a, m) => a + m.failed, 0);
-  // Let the handshakes' garbage settle, then read RSS a few times and keep the last.
-  let s = sample(server.pid);
-  for (let i = 0; i < (quick ? 2 : 5); i++) {
-    await sleep(1000);
-    s = sample(server.pid);
-  }
+  // RSS after a full GC (the same for every server): live memory, not handshake garbage.
+  await sleep(1000);
+  await server.gc();
+  await server.gc();
+  const s = sample(server.pid);
   for (const c of children) c.disconnect();
   await server.stop();
   const row = { server: kind, connections: count, open, failed, connectPerSec: open / seconds, rssBaseline: base.rss, rss: s.rss, rssPerConn: (s.rss - base.rss) / open };

@@ -4,6 +4,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 /** Cores: the server gets SERVER_CPU, the load (and this script) the other one. */
 export const SERVER_CPU = '0';
@@ -49,9 +50,10 @@ export function sample(pid) {
  * Starts a server pinned to the server core and resolves once it prints `listening`.
  * @param {string[]} argv node arguments (script and flags)
  */
-export function startServer(name, argv, { env = {} } = {}) {
+export function startServer(name, argv, { env = {}, cpus = SERVER_CPU } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...argv], {
+    const preload = fileURLToPath(new URL('./gc-preload.cjs', import.meta.url));
+    const child = spawn('taskset', ['-c', cpus, process.execPath, '--expose-gc', '--require', preload, ...argv], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_ENV: 'production', ...env },
     });
@@ -74,6 +76,11 @@ export function startServer(name, argv, { env = {} } = {}) {
           name,
           pid: child.pid,
           child,
+          /** Full GC in the server (see gc-preload.cjs), then a moment for the RSS to follow. */
+          async gc() {
+            child.kill('SIGUSR2');
+            await sleep(700);
+          },
           async stop() {
             if (child.exitCode !== null) return;
             const exited = new Promise((r) => child.once('exit', r));
