@@ -298,7 +298,7 @@ export function formatSummary(r: BenchResult): string {
   lines.push(`strangers bench ${r.scenario} -> ${r.url}: ${c.wanted} connections over ${r.workers.length} worker(s), window ${r.windowSeconds.toFixed(1)} s${r.warmupSeconds > 0 ? ` after ${r.warmupSeconds.toFixed(1)} s of warm-up` : ''}${r.interrupted ? ' (interrupted)' : ''}`);
   lines.push(`connect    ${c.connected}/${c.wanted} in ${c.seconds.toFixed(1)} s (${formatNumber(c.perSec)}/s); failures: ${listCounts(c.failures)}; handshake+welcome ${latencyLine(c.latencyMs)}`);
   if (r.scenario !== 'idle') {
-    lines.push(`matches    ${r.matches} (${formatNumber(r.matchesPerSec)}/s)`);
+    lines.push(`matches    ${Math.round(r.matches)} (${formatNumber(r.matchesPerSec)}/s)`);
     const m = r.messages;
     lines.push(`messages   sent ${m.sent}, delivered ${m.delivered} (${formatNumber(m.perSec)}/s); lost ${m.lost}, misdelivered ${m.misdelivered}, gaps ${m.gaps}, reordered ${m.reordered}`);
     lines.push(`latency    ${latencyLine(r.latencyMs)}`);
