@@ -18,6 +18,7 @@ import { ErrorCode, ServerMessage, parseClientMessage, type ParseError } from '.
 import { normalizeInterests, sameInterests } from './interests.js';
 import { Moderation, ipHash } from './moderation.js';
 import { defaultChatOptions, type ChatOptions } from './options.js';
+import { StrikeCounter, TokenBucket } from './rate.js';
 import { Session, SessionState } from './session.js';
 import { ChatCloseCode, type Peer } from './transport.js';
 
@@ -28,6 +29,9 @@ export interface ChatLogger {
 }
 
 const silent: ChatLogger = { warn() {}, error() {} };
+
+/** The avoid list of a user who skipped no one yet. */
+const NO_ONE: readonly string[] = Object.freeze([]);
 
 export class ChatService {
   readonly options: Readonly<ChatOptions>;
@@ -91,7 +95,7 @@ export class ChatService {
   /** A new connection: creates its session and greets it. `ip` is hashed at once and not kept. */
   connect(peer: Peer, ip: string): Session {
     const o = this.options;
-    const s = new Session(randomUUID(), peer, ipHash(o.ipSalt, ip), o.rateLimit, o.rateBurst, o.floodStrikes, Date.now());
+    const s = new Session(randomUUID(), peer, ipHash(o.ipSalt, ip));
     this.#sessions.set(s.id, s);
     peer.send(ServerMessage.welcome(s.id, this.clusterCounts().online));
     return s;
@@ -105,7 +109,8 @@ export class ChatService {
     const m = parseClientMessage(data, this.options.maxMessageChars);
     if (m.type === 'error') return this.#reject(s, m, now);
     // `leave` is never limited: a client must always be able to stop.
-    if (m.type !== 'leave' && !s.bucket.take(now)) {
+    const o = this.options;
+    if (m.type !== 'leave' && o.rateLimit > 0 && !(s.bucket ??= new TokenBucket(o.rateLimit, o.rateBurst, now)).take(now)) {
       return this.#reject(s, { type: 'error', code: ErrorCode.rateLimited, detail: '' }, now);
     }
     switch (m.type) {
@@ -253,7 +258,7 @@ export class ChatService {
       interests: s.interests,
       since: s.since,
       anyoneAfter: s.anyoneAfter,
-      avoid: s.recent,
+      avoid: s.recent ?? NO_ONE,
     };
   }
 
@@ -546,7 +551,7 @@ export class ChatService {
 
   /** Answers a bad or rate-limited message; a client that keeps at it is closed (1008). */
   #reject(s: Session, e: ParseError, now: number): void {
-    if (s.strikes.hit(now)) {
+    if ((s.strikes ??= new StrikeCounter(this.options.floodStrikes)).hit(now)) {
       s.peer.close(ChatCloseCode.policyViolation, 'flooding');
       return;
     }

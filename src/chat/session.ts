@@ -6,7 +6,7 @@
  * searching (next). A closed session is in none of them (`closed` is true).
  */
 import type { Peer } from './transport.js';
-import { StrikeCounter, TokenBucket } from './rate.js';
+import type { StrikeCounter, TokenBucket } from './rate.js';
 
 export const SessionState = { idle: 'idle', searching: 'searching', chatting: 'chatting' } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
@@ -41,11 +41,15 @@ export class Session {
   partnerNode = '';
   /** The partner's session when on this node (local-first relay), else undefined. */
   partner: Session | undefined;
-  /** Recent skip partners, either way (no-repeat), oldest first. */
-  readonly recent: string[] = [];
+  /** Recent skip partners, either way (no-repeat), oldest first; none until the first skip. */
+  recent: string[] | undefined;
 
-  readonly bucket: TokenBucket;
-  readonly strikes: StrikeCounter;
+  /**
+   * Rate state, made on the first message: most connections of a big server sit idle, and a
+   * new bucket is a full one, so creating it late changes nothing.
+   */
+  bucket: TokenBucket | undefined;
+  strikes: StrikeCounter | undefined;
 
   constructor(
     /** Random anonymous id, new for every connection. */
@@ -53,18 +57,13 @@ export class Session {
     readonly peer: Peer,
     /** Salted hash of the IP address (moderation only). */
     readonly person: string,
-    rate: number,
-    burst: number,
-    floodStrikes: number,
-    now: number,
-  ) {
-    this.bucket = new TokenBucket(rate, burst, now);
-    this.strikes = new StrikeCounter(floodStrikes);
-  }
+  ) {}
 
   remember(partnerId: string, max: number): void {
-    if (max <= 0 || this.recent.includes(partnerId)) return;
-    this.recent.push(partnerId);
-    if (this.recent.length > max) this.recent.shift();
+    if (max <= 0) return;
+    const recent = (this.recent ??= []);
+    if (recent.includes(partnerId)) return;
+    recent.push(partnerId);
+    if (recent.length > max) recent.shift();
   }
 }
