@@ -70,6 +70,8 @@ for (const name of only.filter((n) => n in SCENARIOS)) {
     await sleep(300);
     const file = join(outDir, `.${name}-${kind}.json`);
     await server.gc();
+    const memBase = server.memory();
+    let memFull;
     const running = bench([...SCENARIOS[name].bench, '--url', `ws://127.0.0.1:${port}/ws`, '--server-pid', String(server.pid)], file);
     if (name.startsWith('idle')) {
       // Collect the handshakes' garbage once everyone is in, before the bench reads the RSS
@@ -78,11 +80,13 @@ for (const name of only.filter((n) => n in SCENARIOS)) {
       await waitOnline(port, want, 120000);
       await server.gc();
       await server.gc();
+      memFull = server.memory();
     }
     const { code, summary, result } = await running;
+    const heapUsedPerConn = memBase && memFull ? (memFull.heapUsed - memBase.heapUsed) / Math.max(1, result.openAtEnd) : null;
     await server.stop();
     log(`\n== ${SCENARIOS[name].label} on ${kind} (exit ${code}) ==\n${summary}`);
-    results.runs[name][kind] = { exit: code, loadavg: result.machine.loadavg, result: { ...result, latencyHistogram: undefined, timeline: result.timeline } };
+    results.runs[name][kind] = { exit: code, loadavg: result.machine.loadavg, heapUsedPerConn, result: { ...result, latencyHistogram: undefined, timeline: result.timeline } };
   }
 }
 
@@ -110,6 +114,7 @@ for (const name of Object.keys(results.runs)) {
   const label = SCENARIOS[name].label;
   if (name.startsWith('idle')) {
     row(label, 'RSS per connection (KiB)', a.server.rssPerConnectionBytes / 1024, b.server.rssPerConnectionBytes / 1024, 0.6, 'lower');
+    row(label, 'JS heap used per connection after GC (KiB)', results.runs[name].strangers.heapUsedPerConn / 1024, results.runs[name].ws.heapUsedPerConn / 1024, null);
     row(label, 'connections/s', a.connect.perSec, b.connect.perSec, null);
   } else if (name.startsWith('chat')) {
     row(label, 'latency p50 (ms)', a.latencyMs.p50, b.latencyMs.p50, null);
@@ -148,7 +153,7 @@ process.exit(0);
  * --redis` (one redis-server started here); otherwise one process.
  */
 async function maxUsers() {
-  const wanted = quick ? 8000 : Number(args[args.indexOf('--max-users') + 1]) || 42000;
+  const wanted = quick ? 8000 : Number(args[args.indexOf('--max-users') + 1]) || 44000;
   let redis;
   let mode = 'one process';
   const serverArgs = ['serve', '--host', '127.0.0.1', '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--log-level', 'warn'];

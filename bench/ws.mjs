@@ -41,6 +41,7 @@ async function idleRun(kind, count) {
   await sleep(500);
   await server.gc();
   const base = sample(server.pid);
+  const baseMem = server.memory();
   const perProcess = 10000;
   const procs = Math.ceil(count / perProcess);
   const t0 = performance.now();
@@ -61,10 +62,16 @@ async function idleRun(kind, count) {
   await server.gc();
   await server.gc();
   const s = sample(server.pid);
+  const mem = server.memory();
   for (const c of children) c.disconnect();
   await server.stop();
-  const row = { server: kind, connections: count, open, failed, connectPerSec: open / seconds, rssBaseline: base.rss, rss: s.rss, rssPerConn: (s.rss - base.rss) / open };
-  log(`idle  ${kind.padEnd(9)} ${String(count).padStart(6)}: open ${open} (failed ${failed}) in ${seconds.toFixed(1)} s (${fmt(row.connectPerSec)}/s), rss ${(base.rss / 1048576).toFixed(1)} -> ${(s.rss / 1048576).toFixed(1)} MiB, ${fmt(row.rssPerConn / 1024)} KiB/conn`);
+  const per = (k) => (mem && baseMem ? (mem[k] - baseMem[k]) / open : null);
+  const row = {
+    server: kind, connections: count, open, failed, connectPerSec: open / seconds, rssBaseline: base.rss, rss: s.rss, rssPerConn: (s.rss - base.rss) / open,
+    // After a full GC: live JS objects, and the heap V8 keeps committed (young generation grown by the handshake burst included).
+    heapUsedPerConn: per('heapUsed'), heapTotalPerConn: per('heapTotal'), externalPerConn: per('external'),
+  };
+  log(`idle  ${kind.padEnd(9)} ${String(count).padStart(6)}: open ${open} (failed ${failed}) in ${seconds.toFixed(1)} s (${fmt(row.connectPerSec)}/s), rss ${(base.rss / 1048576).toFixed(1)} -> ${(s.rss / 1048576).toFixed(1)} MiB, ${fmt(row.rssPerConn / 1024)} KiB/conn (heap used ${fmt(row.heapUsedPerConn / 1024)} KiB, heap committed ${fmt(row.heapTotalPerConn / 1024)} KiB)`);
   return row;
 }
 
@@ -233,11 +240,11 @@ results.machine.uptimeAtEnd = machine().uptime;
 
 // ---- summary ------------------------------------------------------------------------------
 const md = [];
-md.push(`| idle connections | server | RSS/conn | vs net | vs ws | connect/s |`, `| --- | --- | --- | --- | --- | --- |`);
+md.push(`| idle connections | server | RSS/conn | vs net | vs ws | heap used/conn | heap committed/conn | connect/s |`, `| --- | --- | --- | --- | --- | --- | --- | --- |`);
 for (const r of results.idle) {
   const net = results.idle.find((x) => x.server === 'net' && x.connections === r.connections);
   const ws = results.idle.find((x) => x.server === 'ws' && x.connections === r.connections);
-  md.push(`| ${r.connections} | ${r.server} | ${(r.rssPerConn / 1024).toFixed(2)} KiB | ${fmt(ratio(r.rssPerConn, net?.rssPerConn))}x | ${fmt(ratio(r.rssPerConn, ws?.rssPerConn))}x | ${fmt(r.connectPerSec)} |`);
+  md.push(`| ${r.connections} | ${r.server} | ${(r.rssPerConn / 1024).toFixed(2)} KiB | ${fmt(ratio(r.rssPerConn, net?.rssPerConn))}x | ${fmt(ratio(r.rssPerConn, ws?.rssPerConn))}x | ${fmt(r.heapUsedPerConn / 1024)} KiB | ${fmt(r.heapTotalPerConn / 1024)} KiB | ${fmt(r.connectPerSec)} |`);
 }
 if (results.echo.length) {
   const ws = results.echo.find((x) => x.server === 'ws');

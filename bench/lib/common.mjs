@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Cores: the server gets SERVER_CPU, the load (and this script) the other one. */
 export const SERVER_CPU = '0';
@@ -53,9 +55,10 @@ export function sample(pid) {
 export function startServer(name, argv, { env = {}, cpus = SERVER_CPU } = {}) {
   return new Promise((resolve, reject) => {
     const preload = fileURLToPath(new URL('./gc-preload.cjs', import.meta.url));
+    const memFile = join(tmpdir(), `strangers-bench-mem-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
     const child = spawn('taskset', ['-c', cpus, process.execPath, '--expose-gc', '--require', preload, ...argv], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_ENV: 'production', ...env },
+      env: { ...process.env, NODE_ENV: 'production', STRANGERS_BENCH_MEMFILE: memFile, ...env },
     });
     let out = '';
     const timer = setTimeout(() => fail(new Error(`${name} did not start in 15 s: ${out}`)), 15000);
@@ -80,6 +83,14 @@ export function startServer(name, argv, { env = {}, cpus = SERVER_CPU } = {}) {
           async gc() {
             child.kill('SIGUSR2');
             await sleep(700);
+          },
+          /** process.memoryUsage() of the server at its last gc() (undefined before). */
+          memory() {
+            try {
+              return JSON.parse(readFileSync(memFile, 'utf8'));
+            } catch {
+              return undefined;
+            }
           },
           async stop() {
             if (child.exitCode !== null) return;
