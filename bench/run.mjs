@@ -141,9 +141,9 @@ if (results.max) {
   maxText = `\nLargest number of concurrent users (${m.mode}): ${m.connected} connected of ${m.wanted} tried; failures: ${JSON.stringify(m.failures)}; server RSS ${fmt(m.serverRssMiB)} MiB.\n`;
 }
 log('\n' + table + '\n' + maxText);
-const stamp = quick ? 'run-quick' : 'run';
+const stamp = (quick ? 'run-quick' : 'run') + (process.env.STRANGERS_BENCH_NODE_FLAGS ? '-flags' : '');
 writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
-writeFileSync(join(outDir, `${stamp}.md`), `Machine: ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}\nStart: ${results.machine.uptime}\nEnd: ${results.machine.uptimeAtEnd}\n\n${table}\n${maxText}`);
+writeFileSync(join(outDir, `${stamp}.md`), `Machine: ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}, server node flags: ${results.machine.serverNodeFlags.join(' ') || 'none'}\nStart: ${results.machine.uptime}\nEnd: ${results.machine.uptimeAtEnd}\n\n${table}\n${maxText}`);
 log(`wrote ${join(outDir, stamp + '.json')} and .md`);
 process.exit(0);
 

@@ -258,8 +258,8 @@ if (results.codec.length) {
 const table = md.join('\n');
 log('\n' + table);
 mkdirSync(outDir, { recursive: true });
-const stamp = quick ? 'ws-quick' : 'ws';
+const stamp = (quick ? 'ws-quick' : 'ws') + (process.env.STRANGERS_BENCH_NODE_FLAGS ? '-flags' : '');
 writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
-writeFileSync(join(outDir, `${stamp}.md`), `Machine: ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}; ${results.machine.uptime}\n\n${table}\n`);
+writeFileSync(join(outDir, `${stamp}.md`), `Machine: ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}, server node flags: ${results.machine.serverNodeFlags.join(' ') || 'none'}; ${results.machine.uptime}\n\n${table}\n`);
 log(`\nwrote ${join(outDir, stamp + '.json')} and .md`);
 process.exit(0);

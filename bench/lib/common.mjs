@@ -56,7 +56,7 @@ export function startServer(name, argv, { env = {}, cpus = SERVER_CPU } = {}) {
   return new Promise((resolve, reject) => {
     const preload = fileURLToPath(new URL('./gc-preload.cjs', import.meta.url));
     const memFile = join(tmpdir(), `strangers-bench-mem-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
-    const child = spawn('taskset', ['-c', cpus, process.execPath, '--expose-gc', '--require', preload, ...argv], {
+    const child = spawn('taskset', ['-c', cpus, process.execPath, ...serverNodeFlags(), '--expose-gc', '--require', preload, ...argv], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_ENV: 'production', STRANGERS_BENCH_MEMFILE: memFile, ...env },
     });
@@ -109,12 +109,20 @@ export function startServer(name, argv, { env = {}, cpus = SERVER_CPU } = {}) {
   });
 }
 
+/**
+ * Extra node flags for every server compared (the same for all of them), from
+ * STRANGERS_BENCH_NODE_FLAGS, e.g. "--max-semi-space-size=2" as `npm start` uses.
+ */
+export function serverNodeFlags() {
+  return (process.env.STRANGERS_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+}
+
 export function machine() {
   let uptime = '';
   try {
     uptime = execFileSync('uptime', { encoding: 'utf8' }).trim();
   } catch {}
-  return { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: loadavg(), uptime };
+  return { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: loadavg(), uptime, serverNodeFlags: serverNodeFlags() };
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
