@@ -33,8 +33,31 @@ const silent: ChatLogger = { warn() {}, error() {} };
 /** The avoid list of a user who skipped no one yet. */
 const NO_ONE: readonly string[] = Object.freeze([]);
 
+/**
+ * Running totals of this node, plain integers bumped on the hot path and read by the metrics
+ * endpoint at scrape time (src/http/metrics.ts).
+ */
+export interface ChatStats {
+  /** Chat lines relayed, to a partner on this node or on another. */
+  messagesLocal: number;
+  messagesRemote: number;
+  /** Users told `matched` on this node (a pair on one node counts 2). */
+  matched: number;
+  /** `ended` messages sent to users on this node, by reason. */
+  ended: Record<EndReason, number>;
+  /** `error` messages sent, by code. */
+  errors: Record<ErrorCode, number>;
+}
+
 export class ChatService {
   readonly options: Readonly<ChatOptions>;
+  readonly stats: ChatStats = {
+    messagesLocal: 0,
+    messagesRemote: 0,
+    matched: 0,
+    ended: { skipped: 0, left: 0, disconnected: 0, shutdown: 0 },
+    errors: Object.fromEntries(Object.values(ErrorCode).map((code) => [code, 0])) as Record<ErrorCode, number>,
+  };
   readonly engine: Engine;
   readonly moderation: Moderation;
   readonly #sessions = new Map<string, Session>();
@@ -116,8 +139,13 @@ export class ChatService {
     switch (m.type) {
       case 'msg':
         if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
-        if (s.partner !== undefined) s.partner.peer.send(ServerMessage.msg(m.text));
-        else this.engine.relay.send(s.partnerNode, { kind: 'msg', to: s.partnerId, from: s.id, text: m.text });
+        if (s.partner !== undefined) {
+          this.stats.messagesLocal++;
+          s.partner.peer.send(ServerMessage.msg(m.text));
+        } else {
+          this.stats.messagesRemote++;
+          this.engine.relay.send(s.partnerNode, { kind: 'msg', to: s.partnerId, from: s.id, text: m.text });
+        }
         return;
       case 'typing':
         // Typing while not matched is a harmless race (the partner just left): ignored.
@@ -157,10 +185,12 @@ export class ChatService {
     if (this.#presenceTimer !== undefined) clearInterval(this.#presenceTimer);
     for (const s of this.#sessions.values()) {
       if (s.state === SessionState.chatting) {
+        this.stats.ended.shutdown++;
         s.peer.send(ServerMessage.ended.shutdown);
         const p = s.partner;
         if (p !== undefined) {
           this.#setState(s, SessionState.idle);
+          this.stats.ended.shutdown++;
           p.peer.send(ServerMessage.ended.shutdown);
           this.#setState(p, SessionState.idle);
         } else {
@@ -456,7 +486,9 @@ export class ChatService {
     s.partnerId = partnerId;
     s.partnerNode = partnerNode;
     s.peer.send(matched);
+    this.stats.matched++;
     if (both && p !== undefined) {
+      this.stats.matched++;
       this.#setState(p, SessionState.chatting);
       p.partner = s;
       p.partnerId = s.id;
@@ -480,6 +512,7 @@ export class ChatService {
     if (p.closed || p.state !== SessionState.chatting || p.partnerId !== from) return;
     if (reason === EndReason.skipped) p.remember(from, this.options.noRepeat);
     this.#setState(p, SessionState.idle);
+    this.stats.ended[reason]++;
     p.peer.send(ServerMessage.ended[reason]);
   }
 
@@ -546,6 +579,7 @@ export class ChatService {
   // ---- errors and presence ----
 
   #error(s: Session, code: ErrorCode): void {
+    this.stats.errors[code]++;
     s.peer.send(ServerMessage.error[code]);
   }
 

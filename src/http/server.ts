@@ -11,7 +11,9 @@ import { ChatService, ipHash, maxFrameBytes, defaultChatOptions, type ChatOption
 import type { Engine } from '../engine/engine.js';
 import { createEngine } from '../engine/index.js';
 import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
+import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
 import { securityHeaders, serveStatic } from './static.js';
 
 /** Everything `strangers serve` can set; see src/cli/config.ts for flags and defaults. */
@@ -75,6 +77,9 @@ export class StrangersServer {
   readonly #perPerson = new Map<string, number>();
   #open = 0;
   #draining = false;
+  /** WebSocket protocol errors by code, for /metrics. */
+  readonly #protocolErrors = new Map<string, number>();
+  #metrics: Registry | undefined;
   #stopped: Promise<void> | undefined;
 
   constructor(config: ServerConfig, engine: Engine, log: Logger) {
@@ -136,8 +141,12 @@ export class StrangersServer {
     error: (_conn: Conn, err: Error) => {
       // Protocol errors of one peer are routine (bad frames, too large): debug. Our bugs: error.
       const code = (err as { code?: unknown }).code;
-      if (typeof code === 'string') this.log.debug({ code, err: err.message }, 'websocket protocol error');
-      else this.log.error({ err }, 'connection handler failed');
+      if (typeof code === 'string') {
+        this.#protocolErrors.set(code, (this.#protocolErrors.get(code) ?? 0) + 1);
+        this.log.debug({ code, err: err.message }, 'websocket protocol error');
+      } else {
+        this.log.error({ err }, 'connection handler failed');
+      }
     },
   };
 
@@ -168,6 +177,9 @@ export class StrangersServer {
       case '/stats':
         if (!get) return methodNotAllowed(req, res);
         return json(req, res, 200, this.chat.clusterCounts());
+      case '/metrics':
+        if (!get) return methodNotAllowed(req, res);
+        return void this.#serveMetrics(req, res);
       case '/ws':
         res.writeHead(426, { ...securityHeaders(req), 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
         res.end('this is a WebSocket endpoint\n');
@@ -183,6 +195,19 @@ export class StrangersServer {
     }
     res.writeHead(404, { ...securityHeaders(req), 'content-type': 'text/plain; charset=utf-8' });
     res.end('not found\n');
+  }
+
+  async #serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#metrics ??= createMetrics({ chat: this.chat, wss: this.wss as WebSocketServer<unknown>, engine: this.engine, protocolErrors: this.#protocolErrors });
+    try {
+      const body = await this.#metrics.metrics();
+      res.writeHead(200, { ...securityHeaders(req), 'content-type': this.#metrics.contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    } catch (err) {
+      this.log.error({ err }, 'metrics failed');
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    }
   }
 
   /** Starts the engine and listens; resolves with the bound address. */

@@ -75,6 +75,9 @@ export class WebSocketServer<T = unknown> {
   #heartbeat: NodeJS.Timeout | null = null;
   #closing = false;
 
+  /** Upgrades answered so far: accepted, and refused by HTTP status. For metrics. */
+  readonly stats = { accepted: 0, refused: new Map<number, number>() };
+
   constructor(options: WebSocketServerOptions<T>) {
     const maxMessageSize = positive('maxMessageSize', options.maxMessageSize ?? serverDefaults.maxMessageSize);
     const maxBufferedBytes = positive('maxBufferedBytes', options.maxBufferedBytes ?? serverDefaults.maxBufferedBytes);
@@ -120,9 +123,9 @@ export class WebSocketServer<T = unknown> {
   /** Answers one upgrade request: a 101 and a connection, or an HTTP error and a closed socket. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignoreError);
-    if (this.#closing) return refuse(socket, 503, 'server is shutting down');
+    if (this.#closing) return this.#refuse(socket, 503, 'server is shutting down');
     const checked = checkUpgrade(req, this.#rules);
-    if (!checked.ok) return refuse(socket, checked.status, checked.message, checked.headers);
+    if (!checked.ok) return this.#refuse(socket, checked.status, checked.message, checked.headers);
     let status: number | undefined;
     try {
       status = this.#admit?.(req);
@@ -130,10 +133,11 @@ export class WebSocketServer<T = unknown> {
       // A failing admission hook must not take the process down: refuse this one request.
       status = 500;
     }
-    if (status !== undefined) return refuse(socket, status, refusalMessage(status));
+    if (status !== undefined) return this.#refuse(socket, status, refusalMessage(status));
     if (!socket.writable) return void socket.destroy();
 
     socket.write(acceptResponse(checked.key, checked.protocol));
+    this.stats.accepted++;
     const conn = new WebSocketConnection<T>(socket as Socket, this.#context, checked.protocol);
     conn.start(head);
     socket.removeListener('error', ignoreError); // the connection listens for errors now
@@ -168,6 +172,11 @@ export class WebSocketServer<T = unknown> {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     for (const conn of this.#connections) conn.terminate();
+  }
+
+  #refuse(socket: Duplex, status: number, message: string, headers?: Readonly<Record<string, string>>): void {
+    this.stats.refused.set(status, (this.stats.refused.get(status) ?? 0) + 1);
+    refuse(socket, status, message, headers);
   }
 
   #beat(): void {

@@ -3,6 +3,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -76,4 +77,45 @@ test('readyz is 503 once draining', async () => {
   assert.equal(s.draining, true);
   await stopping;
   assert.equal((await c.closed()).code, 1001);
+});
+
+test('/metrics: Prometheus text with connections, matches, messages, refusals and protocol errors', async () => {
+  const s = await startServer();
+  const base = s.url;
+  const [a, b] = await pair(base);
+  a.send({ type: 'msg', text: 'hello' });
+  await b.expect('msg');
+  a.send({ type: 'msg', text: 'x'.repeat(3000) });
+  assert.equal((await a.expect('error')).code, 'too_long');
+  // A refused upgrade (wrong path) and a protocol error (an unmasked frame from a raw socket).
+  await assert.rejects(connect(`${base.replace('http', 'ws')}/elsewhere`, { handler: { message() {}, close() {} } }));
+  await new Promise<void>((resolve) => {
+    const sock = createConnection({ host: '127.0.0.1', port: Number(new URL(base).port) }, () => {
+      sock.write(`GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      sock.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // text frame without a mask
+    });
+    sock.on('data', () => {});
+    sock.on('close', () => resolve());
+  });
+
+  const res = await fetch(`${base}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+  const text = await res.text();
+  const value = (line: string): number => {
+    const m = new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\d+(?:\\.\\d+)?)$`, 'm').exec(text);
+    assert.ok(m, `no sample ${line} in:\n${text.slice(0, 2000)}`);
+    return Number(m[1]);
+  };
+  assert.equal(value('strangers_matched_total'), 2);
+  assert.equal(value('strangers_messages_total{path="local"}'), 1);
+  assert.equal(value('strangers_chat_errors_total{code="too_long"}'), 1);
+  assert.equal(value('strangers_upgrades_total{result="404"}'), 1);
+  assert.equal(value('strangers_ws_protocol_errors_total{code="unmasked_frame"}'), 1);
+  assert.equal(value('strangers_upgrades_total{result="accepted"}'), 3);
+  assert.equal(value('strangers_engine_ready'), 1);
+  assert.ok(value('strangers_process_resident_memory_bytes') > 0);
+  a.close();
+  b.close();
+  await s.stop();
 });

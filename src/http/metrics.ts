@@ -1,0 +1,131 @@
+/**
+ * `GET /metrics` in the Prometheus text format (prom-client).
+ *
+ * Nothing here runs per message: the chat, the WebSocket server and the engine keep plain
+ * integer totals, and every metric reads them when Prometheus scrapes. Counters mirror those
+ * totals (they only grow, so the difference since the last scrape is added).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ChatService } from '../chat/index.js';
+import type { Engine } from '../engine/engine.js';
+import type { WebSocketServer } from '../ws/index.js';
+
+/** What the metrics read, owned by the server. */
+export interface MetricsSources {
+  readonly chat: ChatService;
+  readonly wss: WebSocketServer<unknown>;
+  readonly engine: Engine;
+  /** WebSocket protocol errors by stable code (bad frames, too big, slow consumer...). */
+  readonly protocolErrors: ReadonlyMap<string, number>;
+}
+
+/** A counter that follows a running total kept elsewhere. */
+function mirror(counter: Counter<string>, labels: Record<string, string>, seen: Map<string, number>, total: number): void {
+  const key = JSON.stringify(labels);
+  const delta = total - (seen.get(key) ?? 0);
+  if (delta > 0) counter.inc(labels, delta);
+  seen.set(key, total);
+}
+
+export function createMetrics(sources: MetricsSources): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'strangers_' });
+  const { chat, wss, engine } = sources;
+  const seen = new Map<string, number>();
+
+  new Gauge({
+    name: 'strangers_connections',
+    help: 'Open WebSocket connections on this node.',
+    registers: [registry],
+    collect() {
+      this.set(wss.size);
+    },
+  });
+  new Gauge({
+    name: 'strangers_users',
+    help: 'Users on this node by state.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const c = chat.counts();
+      this.set({ state: 'searching' }, c.searching);
+      this.set({ state: 'chatting' }, c.chatting);
+    },
+  });
+  new Gauge({
+    name: 'strangers_cluster_users',
+    help: 'Users in the whole cluster: online, searching, chatting.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const c = chat.clusterCounts();
+      this.set({ state: 'online' }, c.online);
+      this.set({ state: 'searching' }, c.searching);
+      this.set({ state: 'chatting' }, c.chatting);
+    },
+  });
+  new Gauge({
+    name: 'strangers_engine_ready',
+    help: '1 while the engine can match and relay (Redis reachable), else 0.',
+    registers: [registry],
+    collect() {
+      this.set(engine.ready() ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'strangers_upgrades_total',
+    help: 'WebSocket upgrade requests: accepted, or refused with an HTTP status.',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      mirror(this, { result: 'accepted' }, seen, wss.stats.accepted);
+      for (const [status, n] of wss.stats.refused) mirror(this, { result: String(status) }, seen, n);
+    },
+  });
+  new Counter({
+    name: 'strangers_ws_protocol_errors_total',
+    help: 'Connections failed by a WebSocket protocol error, by code.',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      for (const [code, n] of sources.protocolErrors) mirror(this, { code }, seen, n);
+    },
+  });
+  new Counter({
+    name: 'strangers_messages_total',
+    help: 'Chat lines relayed, to a partner on this node (local) or on another node (remote).',
+    labelNames: ['path'],
+    registers: [registry],
+    collect() {
+      mirror(this, { path: 'local' }, seen, chat.stats.messagesLocal);
+      mirror(this, { path: 'remote' }, seen, chat.stats.messagesRemote);
+    },
+  });
+  new Counter({
+    name: 'strangers_matched_total',
+    help: 'Users told they have a partner, on this node.',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, seen, chat.stats.matched);
+    },
+  });
+  new Counter({
+    name: 'strangers_ended_total',
+    help: 'Conversations ended, as told to users on this node, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, n] of Object.entries(chat.stats.ended)) mirror(this, { reason }, seen, n);
+    },
+  });
+  new Counter({
+    name: 'strangers_chat_errors_total',
+    help: 'Error messages sent to clients, by code.',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      for (const [code, n] of Object.entries(chat.stats.errors)) if (n > 0) mirror(this, { code }, seen, n);
+    },
+  });
+  return registry;
+}
