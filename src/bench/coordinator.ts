@@ -21,6 +21,11 @@ import { type BenchResult, type TimelinePoint, buildResult } from './report.js';
 export interface BenchOptions {
   readonly scenario: Scenario;
   readonly url: string;
+  /**
+   * More servers of one cluster (e.g. two nodes on one Redis): connections go round-robin over
+   * `url` and these, so pairs form within and across nodes.
+   */
+  readonly moreUrls?: readonly string[];
   /** Total connections (pairs x 2 for chat/flood). */
   readonly connections: number;
   /** Seconds the scenario runs after everyone is connected (the warm-up included). */
@@ -92,7 +97,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const w: WorkerState = { child, counters: newCounters(), connected: false, baseline: undefined, quiesced: false, final: false, pairs: [], exited: false };
     const config: WorkerConfig = {
       scenario: opts.scenario,
-      url: opts.url,
+      urls: [opts.url, ...(opts.moreUrls ?? [])],
       connections: plan.connections,
       localAddresses: plan.localAddresses,
       ramp: plan.ramp,

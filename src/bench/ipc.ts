@@ -11,7 +11,8 @@ export type Scenario = (typeof Scenario)[keyof typeof Scenario];
 /** What one worker is asked to do. */
 export interface WorkerConfig {
   readonly scenario: Scenario;
-  readonly url: string;
+  /** The servers to connect to, round-robin (one URL, or several nodes of a cluster). */
+  readonly urls: readonly string[];
   readonly connections: number;
   readonly localAddresses: readonly string[];
   /** Connections per second for this worker (0: as fast as the handshake concurrency allows). */

@@ -319,7 +319,7 @@ function openOne(): void {
     }
     launch();
   }, config.connectTimeoutMs));
-  connect<Client>(config.url, { handler, ...(localAddress ? { localAddress } : {}), timeoutMs: config.connectTimeoutMs })
+  connect<Client>(config.urls[n % config.urls.length]!, { handler, ...(localAddress ? { localAddress } : {}), timeoutMs: config.connectTimeoutMs })
     .then((ws) => {
       inFlight--;
       conn = ws;

@@ -16,7 +16,8 @@ scenarios:
   flood   pairs send as fast as a window of --window unanswered messages per client allows
 
 options:
-  --url URL             the server's WebSocket URL (required)
+  --url URL             the server's WebSocket URL (required); repeat it for several nodes of one
+                        cluster: connections are spread over them round-robin
   --connections N       connections in total (default 100)
   --pairs P             same as --connections 2P
   --duration S          seconds the scenario runs once everyone is connected (default 10)
@@ -70,6 +71,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
   if (scenario === undefined || !(scenario in Scenario)) throw new UsageError(`expected a scenario (idle, chat, churn or flood), got '${scenario ?? ''}'`);
   const o: Record<string, unknown> = { scenario, duration: 10, connections: 100 };
   const serverPids: number[] = [];
+  const moreUrls: string[] = [];
   let json: string | undefined;
   let html: string | undefined;
   let quiet = false;
@@ -92,7 +94,8 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
           throw new UsageError(`--url is not a URL: '${v}'`);
         }
         if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new UsageError(`--url must be ws:// or wss://, got '${v}'`);
-        o.url = v;
+        if (o.url === undefined) o.url = v;
+        else moreUrls.push(v);
         break;
       }
       case '--connections': o.connections = int(name, value(), 1); break;
@@ -118,6 +121,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
   }
   if (o.url === undefined) throw new UsageError('--url is required (e.g. --url ws://127.0.0.1:8080/ws)');
   if (serverPids.length > 0) o.serverPids = serverPids;
+  if (moreUrls.length > 0) o.moreUrls = moreUrls;
   return { options: o as unknown as BenchArgs['options'], json, html, quiet };
 }
 

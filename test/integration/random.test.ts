@@ -159,11 +159,22 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
   const rng = mulberry32(seed);
   const server = await startServer({ chat: { rateLimit: 0, interestWaitMs: 100, noRepeat: 3 }, heartbeatMs: 0 });
   const sims: Sim[] = [];
+  // Who the server paired each conversation with, recorded as it sends `matched`: a partner
+  // that vanished before receiving anything is still known (id|seg -> partner id).
+  const serverPartner = new Map<string, string>();
   const open = async (): Promise<Sim> => {
     const c = await Client.open(server.url);
     const sim = new Sim(c);
     const w = await c.expect('welcome');
     sim.id = w.id as string;
+    const session = [...server.chat.sessions()].find((x) => x.id === sim.id)!;
+    const peer = session.peer as { send(text: string): unknown };
+    const send = peer.send.bind(peer);
+    let matchedSeg = -1;
+    peer.send = (text: string) => {
+      if (text.startsWith('{"type":"matched"')) serverPartner.set(`${sim.id}|${++matchedSeg}`, session.partnerId);
+      return send(text);
+    };
     // From here on, handle messages as they arrive.
     const inbox = c.inbox;
     let read = 1;
@@ -238,16 +249,23 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
       if (how === undefined || how === 'ended:disconnected' || how === 'ended:shutdown') continue;
       if (s.closed && seg === s.seg) continue;
       const mine = s.key(seg);
-      let received = 0;
-      let partnerGone = false;
-      for (const [k, v] of partnerOf) {
-        if (v !== mine) continue;
-        const [pid, pseg] = k.split('|');
-        const p = byId.get(pid!)!;
-        received = p.nextSeq[Number(pseg)]!;
-        partnerGone = p.closed && Number(pseg) === p.seg;
+      // The partner's conversation: the same occurrence of this pair on the partner's side.
+      const partnerId = serverPartner.get(mine);
+      const p = partnerId === undefined ? undefined : byId.get(partnerId);
+      if (p === undefined) {
+        violations.push(`${mine}: the server never said whom it was matched with`);
+        continue;
       }
-      if (partnerGone) continue;
+      const occurrence = Array.from({ length: seg }, (_, i) => serverPartner.get(s.key(i))).filter((x) => x === p.id).length;
+      const pseg = Array.from({ length: p.seg + 1 }, (_, i) => i).filter((i) => serverPartner.get(p.key(i)) === s.id)[occurrence];
+      if (pseg === undefined) {
+        // The partner's `matched` was never sent or never read: it vanished at that moment.
+        if (p.closed) continue;
+        violations.push(`${mine}: partner ${p.id} has no matching conversation`);
+        continue;
+      }
+      const received = p.nextSeq[pseg] ?? 0;
+      if (p.closed && pseg === p.seg) continue; // the partner vanished during this conversation
       checkedSegs++;
       if (received + s.notMatchedAfter[seg]! !== s.sentInSeg[seg]) {
         violations.push(`${mine}: sent ${s.sentInSeg[seg]}, delivered ${received}, refused ${s.notMatchedAfter[seg]}`);
