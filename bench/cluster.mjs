@@ -74,14 +74,15 @@ try {
       const nodes = [];
       for (const port of ports) {
         nodes.push(
-          await startServer(`node ${port}`, [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', `redis://127.0.0.1:${redisPort}`, '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--log-level', 'warn']),
+          await startServer(`node ${port}`, [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', `redis://127.0.0.1:${redisPort}`, '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0']),
         );
       }
       await sleep(1500); // both nodes heartbeating
       const urls = (layout === 'one node' ? ports.slice(0, 1) : ports).flatMap((p) => ['--url', `ws://127.0.0.1:${p}/ws`]);
       const before = await scrape(ports);
       const file = join(outDir, `.cluster-${load}-${layout.replace(' ', '-')}.json`);
-      const { code, summary, result } = await bench([...loadArgs, ...urls, '--server-pid', nodes.map((n) => n.pid).join(',')], file);
+      // Each client has a partner chosen in advance (--cross-pairs): on one node, or across two.
+      const { code, summary, result } = await bench([...loadArgs, '--cross-pairs', ...urls, '--server-pid', nodes.map((n) => n.pid).join(',')], file);
       const after = await scrape(ports);
       for (const n of nodes) await n.stop();
       const local = after.local - before.local;
@@ -110,7 +111,8 @@ for (const [load, runs] of Object.entries(results.runs)) {
   add('servers CPU (% of a core, both nodes)', a.server?.cpuPercent, b.server?.cpuPercent);
   add('msgs per server CPU-second', a.server?.messagesPerCpuSecond, b.server?.messagesPerCpuSecond);
   add('lost + misdelivered', a.messages.lost + a.messages.misdelivered, b.messages.lost + b.messages.misdelivered);
-  add('load generator CPU (%)', a.self?.busiestWorkerCpuPercent, b.self?.busiestWorkerCpuPercent);
+  const busiest = (r) => Math.max(0, ...(r.generator?.workerCpuPercent ?? []));
+  add('load generator CPU, busiest worker (%)', busiest(a), busiest(b));
 }
 const md = [
   `Machine: ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}`,

@@ -8,7 +8,11 @@
  * [1, "typing",  to, from, on]
  * [1, "ended",   to, from, reason]
  * [1, "report",  to, from, reporter]
+ * [1, "batch",   [event, event, ...]]       several events for one node, in order
  * ```
+ *
+ * A batch carries the events a node has for one other node within one turn of its event loop,
+ * each encoded as above: one PUBLISH (and one message to decode) instead of one per event.
  *
  * Arrays rather than objects: no field names on the wire (shorter, faster to parse), and the
  * position of every field is fixed by the version. A node that receives a message it cannot
@@ -47,6 +51,37 @@ export function encodeRelayEvent(event: RelayEvent): string {
   }
 }
 
+/** Joins events already encoded by {@link encodeRelayEvent} into one batch message, order kept. */
+export function encodeRelayBatch(encoded: readonly string[]): string {
+  return `[${RELAY_CODEC_VERSION},"batch",[${encoded.join(',')}]]`;
+}
+
+/**
+ * Decodes one PUBLISHed message, a single event or a batch, into its events in order. Never
+ * throws; a batch with one bad event yields the good ones and counts the bad one in `errors`.
+ */
+export function decodeRelayMessage(data: string): { events: RelayEvent[]; errors: DecodeError[] } {
+  let m: unknown;
+  try {
+    m = JSON.parse(data);
+  } catch {
+    return { events: [], errors: [DecodeError.notJson] };
+  }
+  if (Array.isArray(m) && m[0] === RELAY_CODEC_VERSION && m[1] === 'batch') {
+    if (m.length !== 3 || !Array.isArray(m[2])) return { events: [], errors: [DecodeError.badShape] };
+    const events: RelayEvent[] = [];
+    const errors: DecodeError[] = [];
+    for (const item of m[2] as unknown[]) {
+      const event = fromArray(item);
+      if (typeof event === 'string') errors.push(event);
+      else events.push(event);
+    }
+    return { events, errors };
+  }
+  const event = fromArray(m);
+  return typeof event === 'string' ? { events: [], errors: [event] } : { events: [event], errors: [] };
+}
+
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
@@ -59,6 +94,11 @@ export function decodeRelayEvent(data: string): RelayEvent | DecodeError {
   } catch {
     return DecodeError.notJson;
   }
+  return fromArray(m);
+}
+
+/** One event from its parsed JSON array. */
+function fromArray(m: unknown): RelayEvent | DecodeError {
   if (!Array.isArray(m) || m.length < 2) return DecodeError.badShape;
   if (m[0] !== RELAY_CODEC_VERSION) return DecodeError.badVersion;
   const [, kind, to, a, b, c] = m as unknown[];

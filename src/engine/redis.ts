@@ -28,7 +28,7 @@ import {
   type RelayEvent,
   type Waiter,
 } from './engine.js';
-import { decodeRelayEvent, encodeRelayEvent } from './redis-codec.js';
+import { decodeRelayMessage, encodeRelayBatch, encodeRelayEvent } from './redis-codec.js';
 import {
   decodeWaiter,
   dropNodeScript,
@@ -77,7 +77,9 @@ export interface RedisEngineStats {
   maintenanceScripts: number;
   /** EVAL after NOSCRIPT (Redis restarted and lost its script cache). */
   scriptReloads: number;
-  /** Relay events published (cross-node only: one PUBLISH each). */
+  /** Relay events sent to other nodes. */
+  relayed: number;
+  /** PUBLISH commands: one per target node per event-loop turn, carrying all its events. */
   published: number;
   /** Relay events to another node dropped because Redis was unreachable. */
   publishDropped: number;
@@ -136,6 +138,7 @@ export class RedisEngine implements Engine {
     heartbeats: 0,
     maintenanceScripts: 0,
     scriptReloads: 0,
+    relayed: 0,
     published: 0,
     publishDropped: 0,
     localDelivered: 0,
@@ -177,6 +180,9 @@ export class RedisEngine implements Engine {
 
   // Events for the own node: delivered in order by one scheduled flush, no closure per event.
   #inbox: RelayEvent[] = [];
+  // Events for other nodes, by channel, published together at the end of the turn.
+  readonly #outbox = new Map<string, string[]>();
+  #publishScheduled = false;
   #spare: RelayEvent[] = [];
   #flushScheduled = false;
 
@@ -392,15 +398,38 @@ export class RedisEngine implements Engine {
       this.#channels.set(nodeId, channel);
       this.#known.add(nodeId); // talking to it: its death (or ours) must be reported
     }
-    this.#stats.published++;
-    cmd.publish(channel, encodeRelayEvent(event)).catch(this.#onPublishError);
+    // Batched per target node until the end of this turn: one PUBLISH carries them all, in order.
+    const pending = this.#outbox.get(channel);
+    if (pending === undefined) this.#outbox.set(channel, [encodeRelayEvent(event)]);
+    else pending.push(encodeRelayEvent(event));
+    this.#stats.relayed++;
+    if (!this.#publishScheduled) {
+      this.#publishScheduled = true;
+      setImmediate(this.#publishAll);
+    }
   }
 
-  readonly #onPublishError = (err: unknown): void => {
-    this.#stats.publishDropped++;
+  /** Publishes this turn's events: one message per target node (a batch when there are several). */
+  readonly #publishAll = (): void => {
+    this.#publishScheduled = false;
+    const cmd = this.#cmd;
+    for (const [channel, encoded] of this.#outbox) {
+      if (!this.#ready || cmd === undefined) {
+        this.#stats.publishDropped += encoded.length;
+        continue;
+      }
+      this.#stats.published++;
+      const count = encoded.length;
+      cmd.publish(channel, count === 1 ? encoded[0]! : encodeRelayBatch(encoded)).catch((err: unknown) => this.#onPublishError(err, count));
+    }
+    this.#outbox.clear();
+  };
+
+  #onPublishError(err: unknown, events: number): void {
+    this.#stats.publishDropped += events;
     this.#stats.redisErrors++;
     if (!this.#loggedOutage) this.#log('warn', 'redis engine: publish failed', { error: String(err) });
-  };
+  }
 
   readonly #flush = (): void => {
     this.#flushScheduled = false;
@@ -412,14 +441,13 @@ export class RedisEngine implements Engine {
   };
 
   readonly #onMessage = (_channel: string, message: string): void => {
-    const event = decodeRelayEvent(message);
-    if (typeof event === 'string') {
-      this.#stats.undecodable++;
-      this.#log('warn', 'redis engine: undecodable relay message', { reason: event, bytes: message.length });
-      return;
+    const { events, errors } = decodeRelayMessage(message);
+    if (errors.length > 0) {
+      this.#stats.undecodable += errors.length;
+      this.#log('warn', 'redis engine: undecodable relay message', { reason: errors[0], bytes: message.length });
     }
-    this.#stats.received++;
-    this.#deliver(event);
+    this.#stats.received += events.length;
+    for (let i = 0; i < events.length; i++) this.#deliver(events[i]!);
   };
 
   #deliver(event: RelayEvent): void {

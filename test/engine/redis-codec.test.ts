@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DecodeError, decodeRelayEvent, encodeRelayEvent } from '../../src/engine/redis-codec.js';
+import { DecodeError, decodeRelayEvent, decodeRelayMessage, encodeRelayBatch, encodeRelayEvent } from '../../src/engine/redis-codec.js';
 import type { RelayEvent } from '../../src/engine/engine.js';
 
 test('every relay event kind survives encode/decode', () => {
@@ -34,4 +34,20 @@ test('undecodable messages give a stable code, never an exception', () => {
     const r = decodeRelayEvent(s);
     assert.ok(typeof r === 'string' || typeof r === 'object');
   }
+});
+
+test('a batch carries several events for one node, in order, and a bad one does not sink the rest', () => {
+  const events = [
+    { kind: 'msg', to: 'u1', from: 'u2', text: 'one' },
+    { kind: 'typing', to: 'u1', from: 'u2', on: true },
+    { kind: 'ended', to: 'u3', from: 'u4', reason: 'skipped' },
+  ] as const;
+  const batch = encodeRelayBatch(events.map((e) => encodeRelayEvent(e)));
+  assert.deepEqual(decodeRelayMessage(batch), { events, errors: [] });
+  // A single event still decodes as itself.
+  assert.deepEqual(decodeRelayMessage(encodeRelayEvent(events[0])), { events: [events[0]], errors: [] });
+  const mixed = encodeRelayBatch([encodeRelayEvent(events[0]), '[1,"msg","u1"]', encodeRelayEvent(events[2])]);
+  assert.deepEqual(decodeRelayMessage(mixed), { events: [events[0], events[2]], errors: ['bad_shape'] });
+  assert.deepEqual(decodeRelayMessage('[1,"batch",{}]'), { events: [], errors: ['bad_shape'] });
+  assert.deepEqual(decodeRelayMessage('nope'), { events: [], errors: ['not_json'] });
 });
