@@ -26,6 +26,11 @@ export interface BenchOptions {
    * `url` and these, so pairs form within and across nodes.
    */
   readonly moreUrls?: readonly string[];
+  /**
+   * chat/flood: connections 2k and 2k+1 share an interest no one else has, so each pairs with
+   * the other; with two URLs (round-robin) every pair then spans two nodes.
+   */
+  readonly crossPairs?: boolean;
   /** Total connections (pairs x 2 for chat/flood). */
   readonly connections: number;
   /** Seconds the scenario runs after everyone is connected (the warm-up included). */
@@ -105,6 +110,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       window: opts.window ?? 16,
       perMatch: opts.perMatch ?? 2,
       interests: opts.interests ?? [],
+      crossPairs: opts.crossPairs ?? false,
       size: opts.size ?? 0,
       connectTimeoutMs: opts.connectTimeoutMs ?? 10000,
       concurrency: opts.concurrency ?? 64,

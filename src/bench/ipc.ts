@@ -23,6 +23,8 @@ export interface WorkerConfig {
   readonly window: number;
   /** churn: messages each side sends per conversation before the pair moves on. */
   readonly perMatch: number;
+  /** chat/flood: connections 2k and 2k+1 get an interest of their own, so they pair together. */
+  readonly crossPairs: boolean;
   /** Interests sent with every `find` (none by default). */
   readonly interests: readonly string[];
   /** Pads each message's text to this many characters (0: no padding). */

@@ -17,6 +17,8 @@ type St = (typeof St)[keyof typeof St];
 
 class Client {
   id = '';
+  /** Order in which this worker opened the connection (for --cross-pairs). */
+  index = -1;
   /** The current partner's id, learned from its first message (seq 0). */
   partner = '';
   state: St = St.connecting;
@@ -96,7 +98,9 @@ function removeMatched(c: Client): void {
 function find(c: Client): void {
   if (quiescing || c.state === St.closing) return;
   c.state = St.searching;
-  send(c, findMessage);
+  // --cross-pairs: connections 2k and 2k+1 (on different --url when there are two) share an
+  // interest no one else has, so they are paired with each other.
+  send(c, config.crossPairs ? `{"type":"find","interests":["x${process.pid}-${c.index >> 1}"]}` : findMessage);
 }
 
 /** flood: send while fewer than `window` of our messages are unanswered by the partner's. */
@@ -330,6 +334,7 @@ function openOne(): void {
         return;
       }
       const c = ws.data ?? (ws.data = new Client(ws));
+      c.index = n;
       c.startedAt = started;
       if (c.state === St.closing) {
         // Closed before the promise settled: count it once here.

@@ -26,6 +26,8 @@ options:
   --window W            flood: in-flight messages per client (default 16)
   --per-match M         churn: messages per side per conversation (default 2)
   --interests a,b       interests sent with every find (default none)
+  --cross-pairs         chat, flood: connections 2k and 2k+1 pair with each other (an interest of
+                        their own); with two --url, every pair spans the two nodes
   --size N              pad each message's text to N characters (default: no padding, ~30)
   --ramp N              open at most N connections per second (default 0: as fast as possible)
   --workers N           worker processes (default: one per 15000 connections)
@@ -116,6 +118,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
       case '--json': json = value(); break;
       case '--html': html = value(); break;
       case '--quiet': quiet = true; break;
+      case '--cross-pairs': o.crossPairs = true; break;
       default: throw new UsageError(`unknown option '${flag}'`);
     }
   }
