@@ -8,10 +8,10 @@
 //
 // Writes bench/results/cluster[-quick].json and .md.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SERVER_CPU, fmt, freePort, machine, pinSelf, ratio, sleep, startServer } from './lib/common.mjs';
+import { SERVER_CPU, fmt, freePort, machine, pinSelf, ratio, runBench, sleep, startServer } from './lib/common.mjs';
 
 if (pinSelf()) await new Promise(() => {});
 
@@ -41,20 +41,7 @@ async function scrape(ports) {
   return { local: sum('strangers_messages_total', '{path="local"}'), remote: sum('strangers_messages_total', '{path="remote"}') };
 }
 
-function bench(benchArgs, jsonFile) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'bench', ...benchArgs, '--json', jsonFile, '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => {
-      try {
-        resolve({ code, summary: out.trim(), result: JSON.parse(readFileSync(jsonFile, 'utf8')) });
-      } catch {
-        reject(new Error(`bench exited ${code} without a result: ${out}`));
-      }
-    });
-  });
-}
+const bench = (benchArgs, jsonFile) => runBench(cli, benchArgs, jsonFile);
 
 mkdirSync(outDir, { recursive: true });
 const results = { machine: machine(), quick, startedAt: new Date().toISOString(), runs: {} };

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, freePort, machine, pinSelf, ratio, sleep, startServer } from './lib/common.mjs';
+import { fmt, freePort, machine, pinSelf, ratio, runBench, sleep, startServer } from './lib/common.mjs';
 
 if (pinSelf()) await new Promise(() => {});
 
@@ -38,21 +38,7 @@ const SERVERS = {
   ws: (port) => [here('./reference-server.mjs'), '--port', String(port)],
 };
 
-/** Runs `strangers bench` (inherits our core) and returns its JSON result. */
-function bench(benchArgs, jsonFile) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'bench', ...benchArgs, '--json', jsonFile, '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => {
-      try {
-        resolve({ code, summary: out.trim(), result: JSON.parse(readFileSync(jsonFile, 'utf8')) });
-      } catch (err) {
-        reject(new Error(`bench exited ${code} without a result: ${out}`));
-      }
-    });
-  });
-}
+const bench = (benchArgs, jsonFile) => runBench(cli, benchArgs, jsonFile);
 
 mkdirSync(outDir, { recursive: true });
 const results = { machine: machine(), quick, startedAt: new Date().toISOString(), runs: {} };

@@ -136,3 +136,25 @@ export function fmt(n, digits = 2) {
   const a = Math.abs(n);
   return a >= 1000 ? n.toFixed(0) : a >= 100 ? n.toFixed(1) : n.toFixed(digits);
 }
+
+/**
+ * Runs `strangers bench` (in this process's core) and resolves with its exit code, its printed
+ * summary and its JSON result.
+ * @param {string} cli path of dist/src/cli/main.js
+ * @param {string[]} benchArgs scenario and flags
+ * @param {string} jsonFile where the result is written
+ */
+export function runBench(cli, benchArgs, jsonFile) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'bench', ...benchArgs, '--json', jsonFile, '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      try {
+        resolve({ code, summary: out.trim(), result: JSON.parse(readFileSync(jsonFile, 'utf8')) });
+      } catch {
+        reject(new Error(`bench exited ${code} without a result: ${out}`));
+      }
+    });
+  });
+}

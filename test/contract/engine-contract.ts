@@ -9,6 +9,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../support/rng.js';
 import type { Engine, EngineListener, Match, NodeCounts, RelayEvent, Waiter } from '../../src/engine/engine.js';
 
 /** How the suite creates engines of one implementation. */
@@ -415,13 +416,3 @@ async function storm(engines: Engine[], users: number): Promise<void> {
   }
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -9,6 +9,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import type { StrangersServer } from '../../src/http/server.js';
 import { SessionState } from '../../src/chat/index.js';
+import { mulberry32 } from '../support/rng.js';
 import { Client, startServer, type Msg } from './helpers.js';
 
 const CLIENTS = 200;
@@ -126,15 +127,6 @@ class Sim {
   }
 }
 
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function checkServer(server: StrangersServer): string[] {
   const bad: string[] = [];

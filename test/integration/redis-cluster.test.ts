@@ -4,6 +4,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { sharedRedis, skipUnlessCI } from '../contract/redis-server.js';
+import { mulberry32 } from '../support/rng.js';
 import { Node, Talker, eventually, withDb } from './redis-nodes.js';
 
 const redis = await sharedRedis();
@@ -171,13 +172,3 @@ describe('Redis cluster: several server processes', skipUnlessCI(reason), () => 
   });
 });
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
