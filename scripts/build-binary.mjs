@@ -37,6 +37,17 @@ await build({
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
+  plugins: [
+    {
+      // `debug` (under ioredis) tries require('supports-color'), which is not installed; in a
+      // single executable even a failed require of a file prints a warning, so it gets nothing.
+      name: 'no-supports-color',
+      setup(b) {
+        b.onResolve({ filter: /^supports-color$/ }, () => ({ path: 'supports-color', namespace: 'empty' }));
+        b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+      },
+    },
+  ],
 });
 
 writeFileSync(`${out}/sea-config.json`, JSON.stringify({ main: `${out}/strangers.cjs`, output: `${out}/strangers.blob`, disableExperimentalSEAWarning: true }));

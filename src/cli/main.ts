@@ -3,6 +3,8 @@
  * `strangers <command>`: dispatches to the command's module, loaded on demand so that
  * `serve` never loads the load generator and vice versa.
  */
+import { resolve } from 'node:path';
+
 const commands: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number | void> }> }> = {
   serve: { summary: 'run the chat server', load: () => import('./serve.js') },
   bench: { summary: 'measure a Strangers server with a generated load', load: () => import('./bench.js') },
@@ -38,8 +40,19 @@ export async function run(argv: readonly string[]): Promise<number> {
   return typeof code === 'number' ? code : 0;
 }
 
+/**
+ * The command line without node and the script. A cluster worker of the single binary is
+ * started as `<binary> <binary> serve ...` (node:cluster passes the script path, and the binary
+ * is the script): the repeated executable is dropped.
+ */
+function commandLine(): string[] {
+  const args = process.argv.slice(2);
+  if (args[0] !== undefined && resolve(args[0]) === process.execPath) return args.slice(1);
+  return args;
+}
+
 // No top-level await: the single-binary build bundles this file as CommonJS.
-run(process.argv.slice(2)).then(
+run(commandLine()).then(
   (code) => {
     if (code !== 0) process.exitCode = code;
   },

@@ -7,10 +7,6 @@ import { createServer } from '../http/server.js';
 import { createLogger } from '../http/log.js';
 import { ConfigError, helpText, parseServeArgs, type ServeConfig } from './config.js';
 
-interface WorkersModule {
-  runWorkers(config: ServeConfig): Promise<number | void>;
-}
-
 export async function main(argv: string[]): Promise<number | void> {
   let parsed;
   try {
@@ -26,16 +22,9 @@ export async function main(argv: string[]): Promise<number | void> {
   }
   const config = parsed.config;
   if (config.workers > 1) {
-    // Implemented next to the Redis engine; loaded only when asked for.
-    const spec = './workers.js';
-    let mod: WorkersModule;
-    try {
-      mod = (await import(spec)) as WorkersModule;
-    } catch {
-      process.stderr.write(`strangers serve: invalid --workers '${config.workers}': this build runs 1 worker only\n`);
-      return 2;
-    }
-    return mod.runWorkers(config);
+    // Loaded only when asked for (node:cluster and the primary's bookkeeping).
+    const { runWorkers } = await import('./workers.js');
+    return runWorkers(config);
   }
   return serve(config);
 }

@@ -4,13 +4,27 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+/** Resolves with the port once the server logs that it listens. */
+function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m !== null) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`binary exited with ${code}: ${out}`)));
+  });
+}
 
 test('the single binary serves the embedded web client and the health routes', { timeout: 180_000 }, async () => {
   await run(process.execPath, ['scripts/build-binary.mjs'], { maxBuffer: 16 * 1024 * 1024 });
@@ -24,15 +38,7 @@ test('the single binary serves the embedded web client and the health routes', {
 
     const child = spawn(binary, ['serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'info'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-          if (m !== null) resolve(Number(m[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`binary exited with ${code}: ${out}`)));
-      });
+      const port = await listeningPort(child);
       const page = await fetch(`http://127.0.0.1:${port}/`);
       assert.equal(page.status, 200);
       assert.match(await page.text(), /<title>Strangers/);
@@ -46,4 +52,33 @@ test('the single binary serves the embedded web client and the health routes', {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the single binary runs --workers 2 on the Redis engine', { timeout: 60_000 }, async (t) => {
+  const redis = process.env.STRANGERS_TEST_REDIS_URL;
+  if (redis === undefined || redis === '') {
+    if (process.env.CI === 'true') throw new Error('STRANGERS_TEST_REDIS_URL is required in CI');
+    return t.skip('no STRANGERS_TEST_REDIS_URL: Redis not available');
+  }
+  // node:cluster shares one port among workers, so pick a free one (port 0 would differ per worker).
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as { port: number };
+      probe.close(() => resolve(free));
+    });
+  });
+  const child = spawn('dist/bin/strangers', ['serve', '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--redis', redis], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    await listeningPort(child);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(health.status, 200);
+    const stats = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as Record<string, number>;
+    assert.equal(typeof stats.online, 'number');
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  assert.doesNotMatch(stderr, /Warning/, 'the binary printed a warning');
 });
