@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * `strangers <command>`: dispatches to the command's module, loaded on demand so that
  * `serve` never loads the load generator and vice versa.
