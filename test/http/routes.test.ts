@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect } from '../../src/ws/index.js';
-import { Client, pair, startServer } from '../integration/helpers.js';
+import { Client, pair, startServer, stopServersAfterEachTest } from '../integration/helpers.js';
+
+stopServersAfterEachTest();
 
 test('healthz, readyz, stats (live counts), 404, 405, 426 on plain GET /ws', async () => {
   const s = await startServer();

@@ -9,7 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { MemoryEngine } from '../../src/engine/memory.js';
 import type { StrangersServer } from '../../src/http/server.js';
 import { WebSocketError, connect, encodeFrame } from '../../src/ws/index.js';
-import { Client, pair, startServer } from './helpers.js';
+import { Client, pair, startServer, stopServersAfterEachTest } from './helpers.js';
+
+stopServersAfterEachTest();
 
 describe('chat over WebSocket', () => {
   let server: StrangersServer;

@@ -2,6 +2,7 @@
  * Test helpers: a real server on 127.0.0.1:0 and a chat client on our own ws client (src/ws).
  * Every wait is event-driven and bounded by a timeout.
  */
+import { afterEach, beforeEach } from 'node:test';
 import { createServer, type ServerConfig, type StrangersServer } from '../../src/http/server.js';
 import { connect, type ConnectionHandler, type WebSocketConnection } from '../../src/ws/index.js';
 
@@ -111,11 +112,29 @@ export class Client {
   }
 }
 
+/** Servers started by the running test (not by a `before` hook shared by several tests). */
+const startedByTest = new Set<StrangersServer>();
+
 /** Starts a server on 127.0.0.1:0 with quiet logs. */
 export async function startServer(config: ServerConfig = {}): Promise<StrangersServer> {
   const s = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0, ...config });
+  startedByTest.add(s);
   await s.listen();
   return s;
+}
+
+/**
+ * Call at the top of a test file: every server a test starts is stopped after it, even when a
+ * failed assertion skipped the test's own `stop()`, so one failure cannot hang the file.
+ * Servers started in `before` hooks are left to their `after`.
+ */
+export function stopServersAfterEachTest(): void {
+  beforeEach(() => startedByTest.clear());
+  afterEach(async () => {
+    const servers = [...startedByTest];
+    startedByTest.clear();
+    await Promise.all(servers.map((s) => s.stop()));
+  });
 }
 
 /** Two clients, both searching with no interests, matched to each other. */

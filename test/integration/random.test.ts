@@ -10,7 +10,9 @@ import { test } from 'node:test';
 import type { StrangersServer } from '../../src/http/server.js';
 import { SessionState } from '../../src/chat/index.js';
 import { mulberry32 } from '../support/rng.js';
-import { Client, startServer, type Msg } from './helpers.js';
+import { Client, startServer, type Msg, stopServersAfterEachTest } from './helpers.js';
+
+stopServersAfterEachTest();
 
 const CLIENTS = 200;
 const DURATION_MS = 3000;
