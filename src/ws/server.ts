@@ -66,7 +66,6 @@ export const serverDefaults = {
 
 export class WebSocketServer<T = unknown> {
   #connections = new Set<WebSocketConnection<T>>();
-  #handler: ConnectionHandler<T>;
   #context: ConnectionContext<T>;
   #closeTimeoutMs: number;
   #rules: HandshakeRules;
@@ -85,7 +84,6 @@ export class WebSocketServer<T = unknown> {
     const heartbeatIntervalMs = options.heartbeatIntervalMs ?? serverDefaults.heartbeatIntervalMs;
     if (!Number.isFinite(heartbeatIntervalMs) || heartbeatIntervalMs < 0) throw new RangeError('heartbeatIntervalMs must be >= 0');
     this.#handshakeTimeoutMs = positive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? serverDefaults.handshakeTimeoutMs);
-    this.#handler = options.handler;
     this.#closeTimeoutMs = closeTimeoutMs;
     this.#context = {
       handler: options.handler,
@@ -142,9 +140,9 @@ export class WebSocketServer<T = unknown> {
     conn.start(head);
     socket.removeListener('error', ignoreError); // the connection listens for errors now
     try {
-      this.#handler.open?.(conn, req);
+      this.#context.handler.open?.(conn, req);
     } catch (error) {
-      this.#handler.error?.(conn, error instanceof Error ? error : new Error(String(error)));
+      this.#context.handler.error?.(conn, error instanceof Error ? error : new Error(String(error)));
       conn.close(CloseCode.internalError, 'internal error');
     }
   }
