@@ -10,6 +10,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isCI, sharedRedis } from '../contract/redis-server.js';
 
 const run = promisify(execFile);
 
@@ -55,11 +56,13 @@ test('the single binary serves the embedded web client and the health routes', {
 });
 
 test('the single binary runs --workers 2 on the Redis engine', { timeout: 60_000 }, async (t) => {
-  const redis = process.env.STRANGERS_TEST_REDIS_URL;
-  if (redis === undefined || redis === '') {
-    if (process.env.CI === 'true') throw new Error('STRANGERS_TEST_REDIS_URL is required in CI');
-    return t.skip('no STRANGERS_TEST_REDIS_URL: Redis not available');
+  const shared = await sharedRedis();
+  if ('reason' in shared) {
+    if (isCI) throw new Error(shared.reason);
+    return t.skip(shared.reason);
   }
+  t.after(() => shared.stop());
+  const redis = shared.url;
   // node:cluster shares one port among workers, so pick a free one (port 0 would differ per worker).
   const port = await new Promise<number>((resolve) => {
     const probe = createServer().listen(0, '127.0.0.1', () => {
