@@ -155,7 +155,7 @@ async function maxUsers() {
   const port = await freePort();
   serverArgs.push('--port', String(port));
   // Both cores for the server: no taskset here.
-  const child = spawn('taskset', ['-c', '0,1', process.execPath, cli, ...serverArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('taskset', ['-c', '0,1', process.execPath, cli, ...serverArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_SECRET: 'bench-max-users-secret-of-32-characters' } });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

@@ -1,21 +1,12 @@
 /**
- * Reports and temporary bans, in memory. People are identified by a salted hash of their IP
- * address ({@link ipHash}); neither IPs nor hashes are ever sent to users.
+ * Reports and temporary bans, in memory. People are identified by keys that are never addresses
+ * (see identity.ts); neither addresses nor keys are ever sent to users or logged.
+ *
+ * Two stores with different rules: open reports are bounded (the oldest are forgotten first when
+ * `maxTracked` people are tracked), bans are never evicted: bounding memory may never lift a ban
+ * early. Bans cannot be made cheaply (each needs `reportThreshold` distinct reporters), so their
+ * number is bounded by what attackers can spend, and each is dropped when it expires.
  */
-import { createHash } from 'node:crypto';
-
-/** A short salted SHA-256 of an IP address (the same IP and salt give the same hash). */
-export function ipHash(salt: string, ip: string): string {
-  // 16 bytes as 22 base64url characters, encoded directly: a slice of the full digest's string
-  // would keep the whole string alive for as long as the session.
-  return createHash('sha256').update(salt).update('\0').update(ip).digest().toString('base64url', 0, 16);
-}
-
-interface Record_ {
-  /** reporter hash -> time of their latest report */
-  reporters: Map<string, number>;
-  bannedUntil: number;
-}
 
 export interface ModerationOptions {
   reportThreshold: number;
@@ -25,7 +16,10 @@ export interface ModerationOptions {
 }
 
 export class Moderation {
-  readonly #people = new Map<string, Record_>();
+  /** person -> (reporter -> time of their latest report); insertion order is age. */
+  readonly #reports = new Map<string, Map<string, number>>();
+  /** person -> end of the ban (ms). */
+  readonly #bans = new Map<string, number>();
   readonly #o: ModerationOptions;
 
   constructor(options: ModerationOptions) {
@@ -35,40 +29,46 @@ export class Moderation {
   /** Records that `reporter` reported `target`; returns true if this report banned the target. */
   report(target: string, reporter: string, now: number): boolean {
     if (target === reporter) return false; // two tabs of one person
-    let r = this.#people.get(target);
+    if (this.banned(target, now)) return false; // nothing to add while the ban lasts
+    let r = this.#reports.get(target);
     if (r === undefined) {
-      if (this.#people.size >= this.#o.maxTracked) {
-        // Forget the oldest entry (Map iteration is insertion order).
-        const oldest = this.#people.keys().next().value;
-        if (oldest !== undefined) this.#people.delete(oldest);
+      if (this.#reports.size >= this.#o.maxTracked) {
+        // Forget the oldest open report (Map iteration is insertion order). Never a ban.
+        const oldest = this.#reports.keys().next().value;
+        if (oldest !== undefined) this.#reports.delete(oldest);
       }
-      r = { reporters: new Map(), bannedUntil: 0 };
-      this.#people.set(target, r);
+      r = new Map();
+      this.#reports.set(target, r);
     }
-    r.reporters.set(reporter, now);
-    if (r.bannedUntil > now) return false;
+    r.set(reporter, now);
     let recent = 0;
-    for (const t of r.reporters.values()) if (now - t < this.#o.reportWindowMs) recent++;
+    for (const t of r.values()) if (now - t < this.#o.reportWindowMs) recent++;
     if (recent < this.#o.reportThreshold) return false;
-    r.bannedUntil = now + this.#o.banMs;
-    r.reporters.clear(); // a new ban needs new reports
+    this.#bans.set(target, now + this.#o.banMs);
+    this.#reports.delete(target); // a new ban needs new reports
     return true;
   }
 
   banned(person: string, now: number): boolean {
-    const r = this.#people.get(person);
-    return r !== undefined && r.bannedUntil > now;
+    const until = this.#bans.get(person);
+    return until !== undefined && until > now;
   }
 
   /** Drops expired reports and bans (call periodically). */
   sweep(now: number): void {
-    for (const [person, r] of this.#people) {
-      for (const [reporter, t] of r.reporters) if (now - t >= this.#o.reportWindowMs) r.reporters.delete(reporter);
-      if (r.reporters.size === 0 && r.bannedUntil <= now) this.#people.delete(person);
+    for (const [person, r] of this.#reports) {
+      for (const [reporter, t] of r) if (now - t >= this.#o.reportWindowMs) r.delete(reporter);
+      if (r.size === 0) this.#reports.delete(person);
     }
+    for (const [person, until] of this.#bans) if (until <= now) this.#bans.delete(person);
   }
 
+  /** People with open reports or a ban. */
   get size(): number {
-    return this.#people.size;
+    return this.#reports.size + this.#bans.size;
+  }
+
+  get bans(): number {
+    return this.#bans.size;
   }
 }

@@ -25,10 +25,8 @@ export interface ChatOptions {
   reportWindowMs: number;
   /** How long a reported user is refused new matches (ms). @default 1800000 (30 minutes) */
   banMs: number;
-  /** People tracked by moderation at most (memory bound; the oldest are forgotten). @default 100000 */
+  /** People with open reports tracked at most (memory bound; the oldest reports are forgotten, bans never). @default 100000 */
   maxTracked: number;
-  /** Salt for the IP hash that identifies people in moderation; share it across nodes. @default random per process */
-  ipSalt: string;
   /** How often this node publishes its counts to the engine (ms). @default 1000 */
   presenceIntervalMs: number;
   /**
@@ -38,7 +36,7 @@ export interface ChatOptions {
   staleMatchTimeoutMs: number;
 }
 
-export const defaultChatOptions: Readonly<Omit<ChatOptions, 'ipSalt'>> = {
+export const defaultChatOptions: Readonly<ChatOptions> = {
   maxMessageChars: 2000,
   maxInterests: 10,
   maxInterestChars: 32,

@@ -16,7 +16,7 @@ import type { Engine, EngineListener, NodeCounts, RelayEvent, Waiter } from '../
 import { EndReason } from '../engine/engine.js';
 import { ErrorCode, ServerMessage, parseClientMessage, type ParseError } from './codec.js';
 import { normalizeInterests, sameInterests } from './interests.js';
-import { Moderation, ipHash } from './moderation.js';
+import { Moderation } from './moderation.js';
 import { defaultChatOptions, type ChatOptions } from './options.js';
 import { StrikeCounter, TokenBucket } from './rate.js';
 import { Session, SessionState } from './session.js';
@@ -72,7 +72,7 @@ export class ChatService {
 
   constructor(engine: Engine, options: Partial<ChatOptions> = {}, log: ChatLogger = silent) {
     this.engine = engine;
-    this.options = { ...defaultChatOptions, ipSalt: randomUUID(), ...options };
+    this.options = { ...defaultChatOptions, ...options };
     this.moderation = new Moderation(this.options);
     this.#log = log;
   }
@@ -115,10 +115,12 @@ export class ChatService {
     return this.#sessions.values();
   }
 
-  /** A new connection: creates its session and greets it. `ip` is hashed at once and not kept. */
-  connect(peer: Peer, ip: string): Session {
-    const o = this.options;
-    const s = new Session(randomUUID(), peer, ipHash(o.ipSalt, ip));
+  /**
+   * A new connection: creates its session and greets it. `person` is who limits, skips and bans
+   * apply to; `address` the key of the client's address (identity.ts), never the address itself.
+   */
+  connect(peer: Peer, person: string, address: string): Session {
+    const s = new Session(randomUUID(), peer, person, address);
     this.#sessions.set(s.id, s);
     peer.send(ServerMessage.welcome(s.id, this.clusterCounts().online));
     return s;
@@ -131,8 +133,10 @@ export class ChatService {
     if (binary) return this.#reject(s, { type: 'error', code: ErrorCode.badMessage, detail: 'binary frame' }, now);
     const m = parseClientMessage(data, this.options.maxMessageChars);
     if (m.type === 'error') return this.#reject(s, m, now);
-    // `leave` is never limited: a client must always be able to stop.
+    // `leave` is never rate limited: a client must always be able to stop. One that changes
+    // nothing counts toward the flood guard like a rejected message (a flood of them closes 1008).
     const o = this.options;
+    if (m.type === 'leave' && s.state === SessionState.idle) return void this.#strike(s, now);
     if (m.type !== 'leave' && o.rateLimit > 0 && !(s.bucket ??= new TokenBucket(o.rateLimit, o.rateBurst, now)).take(now)) {
       return this.#reject(s, { type: 'error', code: ErrorCode.rateLimited, detail: '' }, now);
     }
@@ -249,9 +253,8 @@ export class ChatService {
   }
 
   #recordReport(target: Session, reporter: string, now: number): void {
-    if (this.moderation.report(target.person, reporter, now)) {
-      this.#log.warn({ event: 'banned', person: target.person }, 'user refused new matches after reports');
-    }
+    // Never log who: person ids and address keys stay out of logs.
+    if (this.moderation.report(target.person, reporter, now)) this.#log.warn({ event: 'banned' }, 'user refused new matches after reports');
   }
 
   // ---- searching ----
@@ -585,11 +588,16 @@ export class ChatService {
 
   /** Answers a bad or rate-limited message; a client that keeps at it is closed (1008). */
   #reject(s: Session, e: ParseError, now: number): void {
+    if (this.#strike(s, now)) this.#error(s, e.code);
+  }
+
+  /** Counts one strike; over the limit the client is closed (1008). Returns false if closed. */
+  #strike(s: Session, now: number): boolean {
     if ((s.strikes ??= new StrikeCounter(this.options.floodStrikes)).hit(now)) {
       s.peer.close(ChatCloseCode.policyViolation, 'flooding');
-      return;
+      return false;
     }
-    this.#error(s, e.code);
+    return true;
   }
 
   #publish(): void {

@@ -55,8 +55,10 @@ export class Session {
     /** Random anonymous id, new for every connection. */
     readonly id: string,
     readonly peer: Peer,
-    /** Salted hash of the IP address (moderation only). */
+    /** Who limits, skips and bans apply to: the session's person id, or the address key without one. */
     readonly person: string,
+    /** Key of the client's address (chat/identity.ts), never the address itself. */
+    readonly address: string,
   ) {}
 
   remember(partnerId: string, max: number): void {

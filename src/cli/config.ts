@@ -26,7 +26,7 @@ export class ConfigError extends Error {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
-type Kind = 'flag' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level';
+type Kind = 'flag' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level' | 'secret';
 
 interface Setting {
   readonly flag: string;
@@ -43,16 +43,20 @@ export const settings: readonly Setting[] = [
   { flag: 'port', kind: 'int', def: String(serverConfigDefaults.port), min: 0, max: 65535, help: 'port to listen on (0: any free port)' },
   { flag: 'tls-cert', kind: 'file', def: '', help: 'PEM certificate file: serve https:// and wss:// (needs --tls-key)' },
   { flag: 'tls-key', kind: 'file', def: '', help: 'PEM private key file (needs --tls-cert)' },
-  { flag: 'origins', kind: 'list', def: '', help: 'comma-separated allowed Origin values for /ws (empty: any)' },
+  { flag: 'origins', kind: 'list', def: '', help: "comma-separated Origin values allowed for /ws besides the page's own ('*': any)" },
   { flag: 'rate-limit', kind: 'int', def: String(defaultChatOptions.rateLimit), min: 0, max: 1_000_000, help: 'messages per second per connection (0: off)' },
   { flag: 'rate-burst', kind: 'int', def: String(defaultChatOptions.rateBurst), min: 1, max: 1_000_000, help: 'messages a connection may send in a burst' },
-  { flag: 'max-per-ip', kind: 'int', def: String(serverConfigDefaults.maxPerIp), min: 0, max: 1_000_000, help: 'connections per IP address, else 429 (0: no limit)' },
+  { flag: 'max-per-ip', kind: 'int', def: String(serverConfigDefaults.maxPerIp), min: 0, max: 1_000_000, help: 'connections per client address (IPv6: per prefix), else 429 (0: no limit)' },
+  { flag: 'ipv6-prefix', kind: 'int', def: String(serverConfigDefaults.ipv6Prefix), min: 1, max: 128, help: 'IPv6 clients are limited and banned per prefix of this length' },
   { flag: 'max-connections', kind: 'int', def: String(serverConfigDefaults.maxConnections), min: 0, max: 10_000_000, help: 'connections in total, else 503 (0: no limit)' },
   { flag: 'max-message-chars', kind: 'int', def: String(defaultChatOptions.maxMessageChars), min: 1, max: 100_000, help: 'longest chat message in characters (too_long beyond)' },
   { flag: 'interest-wait', kind: 'duration', def: `${defaultChatOptions.interestWaitMs / 1000}s`, help: 'wait for a shared interest, then pair with anyone (e.g. 5s, 500ms)' },
   { flag: 'heartbeat', kind: 'duration', def: `${serverConfigDefaults.heartbeatMs / 1000}s`, help: 'ping interval; a peer silent for two is disconnected (0: off)' },
   { flag: 'drain-timeout', kind: 'duration', def: `${serverConfigDefaults.drainTimeoutMs / 1000}s`, help: 'longest graceful shutdown on SIGTERM/SIGINT' },
   { flag: 'trust-proxy', kind: 'flag', def: 'false', help: 'take the client address from X-Forwarded-For (last hop): set behind a reverse proxy' },
+  { flag: 'secret', kind: 'secret', def: '', help: 'secret shared by every node of a cluster, at least 32 characters (default: random per process; required with --redis). Prefer the variable' },
+  { flag: 'internal-port', kind: 'int', def: '', min: 0, max: 65535, help: 'serve /metrics (and moderation) only on this port, not on the public one' },
+  { flag: 'internal-host', kind: 'string', def: serverConfigDefaults.internalHost, help: 'address of the internal port' },
   { flag: 'redis', kind: 'url', def: '', help: 'redis:// or rediss:// URL: share matchmaking between processes (default: in memory)' },
   { flag: 'workers', kind: 'workers', def: '1', min: 1, max: 256, help: 'server processes on one port, or auto (one per core); more than 1 needs --redis' },
   { flag: 'log-level', kind: 'level', def: 'info', help: `log level (${LOG_LEVELS.join(', ')})` },
@@ -77,9 +81,6 @@ export function helpText(): string {
     'options (each also from its environment variable; a flag wins):',
     ...rows,
     '  -h, --help                   show this help',
-    '',
-    'STRANGERS_IP_SALT (environment only): salt for the IP hashes used by moderation; set the same',
-    'value on every node of a cluster (default: random per process).',
   ].join('\n');
 }
 
@@ -142,6 +143,9 @@ function convert(s: Setting, raw: string, source: string): unknown {
         fail(source, raw, 'a readable file');
       }
       return raw;
+    case 'secret':
+      if (raw.length < 32) fail(source, '…', 'at least 32 characters (e.g. openssl rand -base64 32)');
+      return raw;
     case 'level':
       if (!(LOG_LEVELS as readonly string[]).includes(raw)) fail(source, raw, `one of ${LOG_LEVELS.join(', ')}`);
       return raw as LogLevel;
@@ -190,7 +194,10 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (workers > 1 && redis === undefined) {
     throw new ConfigError(`invalid --workers '${workers}': more than 1 worker needs --redis (workers share matchmaking through Redis)`);
   }
-  const salt = env.STRANGERS_IP_SALT;
+  const secret = v.secret as string | undefined;
+  if (redis !== undefined && secret === undefined) {
+    throw new ConfigError('invalid --redis: nodes that share Redis must share a secret too: set STRANGERS_SECRET (or --secret) on every node');
+  }
   const config: ServeConfig = {
     host: v.host as string,
     port: v.port as number,
@@ -198,6 +205,10 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     tlsKey: key,
     origins: v.origins as string[] | undefined,
     maxPerIp: v['max-per-ip'] as number,
+    ipv6Prefix: v['ipv6-prefix'] as number,
+    secret,
+    internalPort: v['internal-port'] as number | undefined,
+    internalHost: v['internal-host'] as string,
     maxConnections: v['max-connections'] as number,
     heartbeatMs: v.heartbeat as number,
     drainTimeoutMs: v['drain-timeout'] as number,
@@ -210,7 +221,6 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       rateBurst: v['rate-burst'] as number,
       maxMessageChars: v['max-message-chars'] as number,
       interestWaitMs: v['interest-wait'] as number,
-      ...(salt !== undefined && salt !== '' ? { ipSalt: salt } : {}),
     },
   };
   return { help: false, config };

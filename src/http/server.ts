@@ -3,11 +3,13 @@
  * WebSocket server at `/ws` (src/ws), and the chat (src/chat) on an engine (src/engine).
  * The only module that knows all three.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { ChatService, ipHash, maxFrameBytes, defaultChatOptions, type ChatOptions, type Session } from '../chat/index.js';
+import type { Duplex } from 'node:stream';
+import { ChatService, addressKey, addressSalt, maxFrameBytes, defaultChatOptions, type ChatOptions, type Session } from '../chat/index.js';
 import type { Engine } from '../engine/engine.js';
 import { createEngine } from '../engine/index.js';
 import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
@@ -25,10 +27,28 @@ export interface ServerConfig {
   /** PEM certificate and key file paths: both set means https:// and wss://. */
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
-  /** Allowed `Origin` values for the WebSocket; undefined or empty allows any origin. */
+  /**
+   * `Origin` values allowed for the WebSocket besides the server's own (an `Origin` whose host is
+   * the request's `Host`) and none (clients that are not browsers); others get 403, so a foreign
+   * page cannot make its visitors' browsers connect. `['*']` allows every origin. @default []
+   */
   origins?: readonly string[] | undefined;
-  /** Open WebSocket connections per IP address; over it the upgrade gets 429. 0: no limit. @default 20 */
+  /** Open WebSocket connections per client address (IPv6: per prefix); over it the upgrade gets 429. 0: no limit. @default 20 */
   maxPerIp?: number;
+  /** IPv6 clients are counted, limited and banned by this prefix length (one /64 is one address). @default 64 */
+  ipv6Prefix?: number;
+  /**
+   * The secret every node of a cluster shares: address keys (and sessions) are derived from it.
+   * @default random per process (fine for one process; required with Redis, see src/cli/config.ts)
+   */
+  secret?: string | undefined;
+  /**
+   * A second, internal port for `/metrics` (and the moderator API): when set, they are served
+   * only there and are 404 on the public port. Plain HTTP; keep it off the internet.
+   */
+  internalPort?: number | undefined;
+  /** Address of the internal port. @default '127.0.0.1' */
+  internalHost?: string;
   /** Open WebSocket connections in total; over it the upgrade gets 503. 0: no limit. @default 10000 */
   maxConnections?: number;
   /**
@@ -57,6 +77,8 @@ export const serverConfigDefaults = {
   host: '0.0.0.0',
   port: 8080,
   maxPerIp: 20,
+  ipv6Prefix: 64,
+  internalHost: '127.0.0.1',
   maxConnections: 10_000,
   heartbeatMs: 30_000,
   drainTimeoutMs: 10_000,
@@ -67,14 +89,20 @@ type Conn = WebSocketConnection<Session>;
 /** A running (or ready to run) Strangers server. */
 export class StrangersServer {
   readonly http: HttpServer | HttpsServer;
+  /** The internal server (`/metrics`, moderation), when `internalPort` is set. */
+  readonly internal: HttpServer | undefined;
   readonly wss: WebSocketServer<Session>;
   readonly chat: ChatService;
   readonly engine: Engine;
   readonly log: Logger;
   readonly secure: boolean;
   readonly #config: ServerConfig;
-  /** Open connections per person (salted hash of the client address: no IPs kept). */
-  readonly #perPerson = new Map<string, number>();
+  /** Open connections per address key (identity.ts: no addresses kept). */
+  readonly #perAddress = new Map<string, number>();
+  readonly #addressSalt: Buffer;
+  readonly #ipv6Prefix: number;
+  /** Allowed foreign origins; null: any. */
+  readonly #origins: ReadonlySet<string> | null;
   #open = 0;
   #draining = false;
   /** WebSocket protocol errors by code, for /metrics. */
@@ -88,7 +116,11 @@ export class StrangersServer {
     this.log = log;
     this.chat = new ChatService(engine, config.chat ?? {}, log);
     const chatOptions = this.chat.options;
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#route(req, res);
+    this.#addressSalt = addressSalt(config.secret ?? randomBytes(32).toString('base64url'));
+    this.#ipv6Prefix = config.ipv6Prefix ?? serverConfigDefaults.ipv6Prefix;
+    const origins = config.origins ?? [];
+    this.#origins = origins.includes('*') ? null : new Set(origins);
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#route(req, res, config.internalPort === undefined);
     if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
       this.secure = true;
       this.http = createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }, onRequest);
@@ -96,10 +128,11 @@ export class StrangersServer {
       this.secure = false;
       this.http = createHttpServer(onRequest);
     }
-    this.http.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    this.http.on('clientError', onClientError);
+    if (config.internalPort !== undefined) {
+      this.internal = createHttpServer((req, res) => this.#routeInternal(req, res));
+      this.internal.on('clientError', onClientError);
+    }
     const maxPerIp = config.maxPerIp ?? serverConfigDefaults.maxPerIp;
     const maxConnections = config.maxConnections ?? serverConfigDefaults.maxConnections;
     this.wss = new WebSocketServer<Session>({
@@ -107,11 +140,11 @@ export class StrangersServer {
       path: '/ws',
       maxMessageSize: maxFrameBytes(chatOptions),
       heartbeatIntervalMs: config.heartbeatMs ?? serverConfigDefaults.heartbeatMs,
-      origins: config.origins !== undefined && config.origins.length > 0 ? config.origins : undefined,
       admit: (req) => {
         if (this.#draining) return 503;
+        if (!this.#originAllowed(req)) return 403;
         if (maxConnections > 0 && this.#open >= maxConnections) return 503;
-        if (maxPerIp > 0 && (this.#perPerson.get(ipHash(this.chat.options.ipSalt, this.#clientAddress(req))) ?? 0) >= maxPerIp) return 429;
+        if (maxPerIp > 0 && (this.#perAddress.get(this.#addressKey(req)) ?? 0) >= maxPerIp) return 429;
         return undefined;
       },
     });
@@ -122,9 +155,10 @@ export class StrangersServer {
   readonly #handler: ConnectionHandler<Session> = {
     open: (conn: Conn, req: IncomingMessage) => {
       this.#open++;
-      const session = this.chat.connect(conn, this.#clientAddress(req));
+      const address = this.#addressKey(req);
+      const session = this.chat.connect(conn, address, address);
       conn.data = session;
-      this.#perPerson.set(session.person, (this.#perPerson.get(session.person) ?? 0) + 1);
+      this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
     },
     message: (conn: Conn, data: Buffer, isBinary: boolean) => {
       if (conn.data !== undefined) this.chat.receive(conn.data, data, isBinary);
@@ -133,9 +167,9 @@ export class StrangersServer {
       this.#open--;
       const session = conn.data;
       if (session === undefined) return;
-      const n = (this.#perPerson.get(session.person) ?? 1) - 1;
-      if (n <= 0) this.#perPerson.delete(session.person);
-      else this.#perPerson.set(session.person, n);
+      const n = (this.#perAddress.get(session.address) ?? 1) - 1;
+      if (n <= 0) this.#perAddress.delete(session.address);
+      else this.#perAddress.set(session.address, n);
       this.chat.disconnect(session);
     },
     error: (_conn: Conn, err: Error) => {
@@ -160,10 +194,47 @@ export class StrangersServer {
     return req.socket.remoteAddress ?? '';
   }
 
-  #route(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
+  /** The key of the client's address (IPv6 grouped by prefix); the address itself is not kept. */
+  #addressKey(req: IncomingMessage): string {
+    return addressKey(this.#addressSalt, this.#clientAddress(req), this.#ipv6Prefix);
+  }
+
+  /**
+   * Browsers always send `Origin` on a WebSocket upgrade; a page may connect to its own server
+   * (an `Origin` whose host is the request's `Host`) or to one that lists its origin. Clients
+   * that send none are not browsers and cannot be steered by a foreign page.
+   */
+  #originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined || this.#origins === null || this.#origins.has(origin)) return true;
+    const host = req.headers.host;
+    if (host === undefined) return false;
+    try {
+      const url = new URL(origin);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.host === new URL(`${url.protocol}//${host}`).host;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The internal port: metrics and health only. */
+  #routeInternal(req: IncomingMessage, res: ServerResponse): void {
+    const path = pathOf(req);
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    switch (path) {
+      case '/metrics':
+        if (!get) return methodNotAllowed(req, res);
+        return void this.#serveMetrics(req, res);
+      case '/healthz':
+      case '/readyz':
+        return this.#route(req, res, false);
+    }
+    res.writeHead(404, { ...securityHeaders(req), 'content-type': 'text/plain; charset=utf-8' });
+    res.end('not found\n');
+  }
+
+  #route(req: IncomingMessage, res: ServerResponse, publicMetrics: boolean): void {
+    const path = pathOf(req);
     const get = req.method === 'GET' || req.method === 'HEAD';
     switch (path) {
       case '/healthz':
@@ -178,6 +249,7 @@ export class StrangersServer {
         if (!get) return methodNotAllowed(req, res);
         return json(req, res, 200, this.chat.clusterCounts());
       case '/metrics':
+        if (!publicMetrics) break; // served on the internal port only
         if (!get) return methodNotAllowed(req, res);
         return void this.#serveMetrics(req, res);
       case '/ws':
@@ -225,8 +297,21 @@ export class StrangersServer {
       });
     });
     const address = this.http.address() as AddressInfo;
+    let internalPort: number | undefined;
+    if (this.internal !== undefined) {
+      const internal = this.internal;
+      await new Promise<void>((resolve, reject) => {
+        internal.once('error', reject);
+        internal.listen(this.#config.internalPort, this.#config.internalHost ?? serverConfigDefaults.internalHost, () => {
+          internal.off('error', reject);
+          internal.on('error', (err) => this.log.error({ err }, 'internal server error'));
+          resolve();
+        });
+      });
+      internalPort = (internal.address() as AddressInfo).port;
+    }
     this.log.info(
-      { event: 'start', host: address.address, port: address.port, tls: this.secure, engine: this.#config.redis ? 'redis' : 'memory', node: this.engine.nodeId },
+      { event: 'start', host: address.address, port: address.port, internalPort, tls: this.secure, engine: this.#config.redis ? 'redis' : 'memory', node: this.engine.nodeId },
       `listening on ${this.url}`,
     );
     return address;
@@ -238,6 +323,14 @@ export class StrangersServer {
     if (a === null || typeof a === 'string') return '';
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     return `${this.secure ? 'https' : 'http'}://${host}:${a.port}`;
+  }
+
+  /** Base URL of the internal port, e.g. `http://127.0.0.1:9090` ('' when there is none). */
+  get internalUrl(): string {
+    const a = this.internal?.address();
+    if (a === undefined || a === null || typeof a === 'string') return '';
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
   }
 
   get draining(): boolean {
@@ -264,6 +357,7 @@ export class StrangersServer {
       timer = setTimeout(resolve, limit, 'timeout');
     });
     this.http.close(); // stop accepting; resolves once every socket is gone
+    this.internal?.close();
     const drain = (async () => {
       await this.chat.shutdown();
       await this.wss.close(CloseCode.goingAway, 'server shutting down');
@@ -276,8 +370,20 @@ export class StrangersServer {
     clearTimeout(timer);
     for (const conn of this.wss.connections()) conn.terminate();
     this.http.closeAllConnections();
+    this.internal?.closeAllConnections();
     this.log.info({ event: 'stop', reason, users, outcome, ms: Date.now() - started }, 'stopped');
   }
+}
+
+function onClientError(_err: Error, socket: Duplex): void {
+  if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  else socket.destroy();
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }
 
 function json(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {

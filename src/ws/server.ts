@@ -192,6 +192,7 @@ function ignoreError(): void {}
 function refusalMessage(status: number): string {
   if (status === 429) return 'too many connections from your address';
   if (status === 503) return 'server is full';
+  if (status === 403) return 'origin not allowed';
   return 'connection refused';
 }
 

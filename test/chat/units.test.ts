@@ -1,7 +1,7 @@
 /** Unit tests: codec, interests, token bucket, moderation, and the memory queue's rules. */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { ErrorCode, Moderation, ServerMessage, StrikeCounter, TokenBucket, ipHash, normalizeInterests, parseClientMessage } from '../../src/chat/index.js';
+import { ErrorCode, Moderation, ServerMessage, StrikeCounter, TokenBucket, addressKey, addressNetwork, addressSalt, normalizeInterests, parseClientMessage } from '../../src/chat/index.js';
 import { MemoryQueue } from '../../src/engine/memory.js';
 import type { Waiter } from '../../src/engine/engine.js';
 
@@ -109,10 +109,43 @@ describe('moderation', () => {
     m.sweep(10_000);
     assert.equal(m.size, 0);
   });
-  test('ip hash: stable, salted, not the IP', () => {
-    assert.equal(ipHash('s', '1.2.3.4'), ipHash('s', '1.2.3.4'));
-    assert.notEqual(ipHash('s', '1.2.3.4'), ipHash('t', '1.2.3.4'));
-    assert.ok(!ipHash('s', '1.2.3.4').includes('1.2.3.4'));
+  test('bounding the open reports never lifts a ban; no reports are kept during a ban', () => {
+    const m = new Moderation({ ...o, maxTracked: 10 });
+    m.report('bad', 'r1', 1);
+    m.report('bad', 'r2', 2);
+    assert.equal(m.report('bad', 'r3', 3), true);
+    // A flood of new reports about other people: the open-report store stays bounded...
+    for (let i = 0; i < 1000; i++) m.report(`p${i}`, 'r1', 10);
+    assert.ok(m.size <= 10 + 1, `size ${m.size}`);
+    // ...and the ban still holds until it expires.
+    assert.ok(m.banned('bad', 100));
+    assert.equal(m.bans, 1);
+    assert.equal(m.report('bad', 'r4', 20), false);
+    m.sweep(600);
+    assert.equal(m.banned('bad', 600), false);
+    assert.equal(m.bans, 0);
+  });
+  test('address key: stable, keyed by the secret, not the address', () => {
+    const salt = addressSalt('s'.repeat(32));
+    assert.equal(addressKey(salt, '1.2.3.4', 64), addressKey(salt, '1.2.3.4', 64));
+    assert.notEqual(addressKey(salt, '1.2.3.4', 64), addressKey(addressSalt('t'.repeat(32)), '1.2.3.4', 64));
+    assert.notEqual(addressKey(salt, '1.2.3.4', 64), addressKey(salt, '1.2.3.5', 64));
+    assert.ok(!addressKey(salt, '1.2.3.4', 64).includes('1.2.3.4'));
+    assert.equal(addressKey(salt, '::ffff:1.2.3.4', 64), addressKey(salt, '1.2.3.4', 64));
+  });
+  test('address key: IPv6 addresses of one prefix are one address', () => {
+    const salt = addressSalt('s'.repeat(32));
+    const a = addressKey(salt, '2001:db8:1:2:aaaa:bbbb:cccc:dddd', 64);
+    assert.equal(addressKey(salt, '2001:db8:1:2::1', 64), a);
+    assert.equal(addressKey(salt, '2001:0db8:0001:0002:ffff:ffff:ffff:ffff', 64), a);
+    assert.notEqual(addressKey(salt, '2001:db8:1:3::1', 64), a);
+    assert.equal(addressKey(salt, '2001:db8:1:3::1', 48), addressKey(salt, '2001:db8:1:2::1', 48));
+    assert.notEqual(addressKey(salt, '2001:db8:1:2::1', 128), addressKey(salt, '2001:db8:1:2::2', 128));
+    assert.equal(addressNetwork('2001:db8:1:2:3:4:5:6', 64), '6/64:20010db8000100020000000000000000');
+    assert.equal(addressNetwork('fe80::1%eth0', 10), '6/10:fe800000000000000000000000000000');
+    assert.equal(addressNetwork('::1', 64), '6/64:00000000000000000000000000000000');
+    assert.equal(addressNetwork('1::2:3.4.5.6', 128), '6/128:00010000000000000000000203040506');
+    assert.equal(addressNetwork('', 64), '?:');
   });
 });
 

@@ -70,7 +70,7 @@ test('the single binary runs --workers 2 on the Redis engine', { timeout: 60_000
       probe.close(() => resolve(free));
     });
   });
-  const child = spawn('dist/bin/strangers', ['serve', '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--redis', redis], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('dist/bin/strangers', ['serve', '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--redis', redis], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_SECRET: 'a-test-secret-of-at-least-32-characters' } });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   try {

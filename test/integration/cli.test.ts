@@ -27,6 +27,11 @@ test('a bad value exits 2 with one line naming the setting', () => {
     [['--interest-wait', 'soon'], {}, '--interest-wait'],
     [['--workers', '2'], {}, '--workers'],
     [['--log-level', 'loud'], {}, '--log-level'],
+    [['--redis', 'redis://127.0.0.1:6379'], {}, 'STRANGERS_SECRET'],
+    [['--secret', 'too-short'], {}, '--secret'],
+    [[], { STRANGERS_SECRET: 'too-short' }, 'STRANGERS_SECRET'],
+    [['--ipv6-prefix', '129'], {}, '--ipv6-prefix'],
+    [['--internal-port', 'metrics'], {}, '--internal-port'],
   ];
   for (const [args, env, name] of cases) {
     const r = spawnSync(process.execPath, [main, 'serve', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });

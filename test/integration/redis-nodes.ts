@@ -7,6 +7,8 @@ import { Client, type Msg } from './helpers.js';
 import { freePort } from '../contract/redis-server.js';
 
 export const cli = 'dist/src/cli/main.js';
+/** The cluster secret every node of a test cluster shares (STRANGERS_SECRET). */
+export const TEST_SECRET = 'a-test-secret-of-at-least-32-characters';
 
 /** The Redis URL with database `db` (keys are per database; channel names are per node, so unique). */
 export function withDb(url: string, db: number): string {
@@ -33,7 +35,7 @@ export class Node {
   static async start(redis: string, extra: string[] = []): Promise<Node> {
     const port = await freePort();
     const args = [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', redis, '--max-per-ip', '0', '--rate-limit', '0', '--log-level', 'info', ...extra];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_IP_SALT: 'test' } });
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_SECRET: TEST_SECRET } });
     const node = new Node(proc, port);
     await new Promise<void>((resolve, reject) => {
       let buf = '';
