@@ -2,7 +2,7 @@
  * The wire protocol's codec (docs/protocol.md): parses and validates client messages without
  * ever throwing, and builds server messages. Constant messages are serialized once at load.
  */
-import type { EndReason } from '../engine/engine.js';
+import { ReportReason, type EndReason } from '../engine/engine.js';
 
 /** Stable error codes sent as `{"type":"error","code":...}`. Clients may rely on them. */
 export const ErrorCode = {
@@ -43,7 +43,7 @@ export type ClientMessage =
   | { readonly type: 'typing'; readonly on: boolean }
   | { readonly type: 'next' }
   | { readonly type: 'leave' }
-  | { readonly type: 'report' };
+  | { readonly type: 'report'; readonly reason: ReportReason };
 
 /** A message the client got wrong: the code to answer with. */
 export interface ParseError {
@@ -54,7 +54,7 @@ export interface ParseError {
 
 const NEXT = { type: 'next' } as const;
 const LEAVE = { type: 'leave' } as const;
-const REPORT = { type: 'report' } as const;
+const REPORTS = Object.fromEntries(Object.values(ReportReason).map((reason) => [reason, { type: 'report', reason } as const])) as Record<ReportReason, { readonly type: 'report'; readonly reason: ReportReason }>;
 const TYPING_ON = { type: 'typing', on: true } as const;
 const TYPING_OFF = { type: 'typing', on: false } as const;
 const NO_INTERESTS: readonly string[] = Object.freeze([]);
@@ -112,8 +112,11 @@ export function parseClientMessage(data: string | Buffer, maxChars: number): Cli
       return NEXT;
     case 'leave':
       return LEAVE;
-    case 'report':
-      return REPORT;
+    case 'report': {
+      const reason = m.reason ?? ReportReason.other;
+      if (typeof reason !== 'string' || !Object.hasOwn(REPORTS, reason)) return bad(`report.reason must be one of ${Object.values(ReportReason).join(', ')}`);
+      return REPORTS[reason as ReportReason];
+    }
     default:
       return bad(typeof m.type === 'string' ? `unknown type '${m.type.slice(0, 32)}'` : 'missing type');
   }
@@ -134,6 +137,10 @@ export const ServerMessage = {
   error: Object.fromEntries(
     Object.values(ErrorCode).map((code) => [code, JSON.stringify({ type: 'error', code, message: errorText[code] })]),
   ) as Record<ErrorCode, string>,
+  /** `banned`, with the time the ban ends (ms since epoch). */
+  banned(until: number): string {
+    return `{"type":"error","code":"banned","message":${JSON.stringify(errorText.banned)},"until":${until}}`;
+  },
   welcome(id: string, online: number): string {
     return `{"type":"welcome","id":${JSON.stringify(id)},"online":${online}}`;
   },

@@ -23,9 +23,27 @@ export interface ChatOptions {
   reportThreshold: number;
   /** Window in which reports are counted (ms). @default 3600000 (one hour) */
   reportWindowMs: number;
-  /** How long a reported user is refused new matches (ms). @default 1800000 (30 minutes) */
+  /** How long a reported user is refused new matches the first time (ms). @default 1800000 (30 minutes) */
   banMs: number;
-  /** People with open reports tracked at most (memory bound; the oldest reports are forgotten, bans never). @default 100000 */
+  /** Each later ban within `offenceMemoryMs` doubles, up to this (ms). @default 86400000 (a day) */
+  maxBanMs: number;
+  /** How long earlier bans count for the doubling (ms). @default 604800000 (7 days) */
+  offenceMemoryMs: number;
+  /** How long a report's case and evidence are kept after the last report (ms; `--report-ttl`). @default 604800000 (7 days) */
+  reportTtlMs: number;
+  /** Lines of a conversation kept (in memory, while it lasts) as evidence for a report. @default 20 */
+  evidenceLines: number;
+  /** Characters of those lines kept at most (the oldest lines go first). @default 8000 */
+  evidenceChars: number;
+  /** A spam wave: the same advertising-like text to this many different partners... @default 5 */
+  spamPartners: number;
+  /** ...within this window (ms). @default 600000 (10 minutes) */
+  spamWindowMs: number;
+  /** Messages this long (or with a link, handle, e-mail or phone number) may be advertising. @default 20 */
+  spamMinChars: number;
+  /** Two persons, one of whom skipped the other, are not paired again for this long (ms). @default 3600000 (an hour) */
+  skipMemoryMs: number;
+  /** Open cases kept at most by the memory engine (the oldest are forgotten, bans never). @default 10000 */
   maxTracked: number;
   /** How often this node publishes its counts to the engine (ms). @default 1000 */
   presenceIntervalMs: number;
@@ -48,7 +66,16 @@ export const defaultChatOptions: Readonly<ChatOptions> = {
   reportThreshold: 3,
   reportWindowMs: 3_600_000,
   banMs: 1_800_000,
-  maxTracked: 100_000,
+  maxBanMs: 86_400_000,
+  offenceMemoryMs: 7 * 86_400_000,
+  reportTtlMs: 7 * 86_400_000,
+  evidenceLines: 20,
+  evidenceChars: 8000,
+  spamPartners: 5,
+  spamWindowMs: 600_000,
+  spamMinChars: 20,
+  skipMemoryMs: 3_600_000,
+  maxTracked: 10_000,
   presenceIntervalMs: 1000,
   staleMatchTimeoutMs: 10_000,
 };

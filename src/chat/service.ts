@@ -13,10 +13,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Engine, EngineListener, NodeCounts, RelayEvent, Waiter } from '../engine/engine.js';
-import { EndReason } from '../engine/engine.js';
+import { EndReason, matchedEvent, type ReportReason } from '../engine/engine.js';
 import { ErrorCode, ServerMessage, parseClientMessage, type ParseError } from './codec.js';
 import { normalizeInterests, sameInterests } from './interests.js';
-import { Moderation } from './moderation.js';
+import { Moderation, looksLikeAdvertising, textKey } from './moderation.js';
 import { defaultChatOptions, type ChatOptions } from './options.js';
 import { StrikeCounter, TokenBucket } from './rate.js';
 import { Session, SessionState } from './session.js';
@@ -29,6 +29,12 @@ export interface ChatLogger {
 }
 
 const silent: ChatLogger = { warn() {}, error() {} };
+
+/** First copies remembered at most (memory bound: ~150 bytes each). */
+const FIRST_COPIES_MAX = 100_000;
+
+/** The other side of a conversation, as the queue or a `matched` event names it. */
+type PartnerRef = Pick<Waiter, 'userId' | 'nodeId' | 'person' | 'address'>;
 
 /** The avoid list of a user who skipped no one yet. */
 const NO_ONE: readonly string[] = Object.freeze([]);
@@ -61,19 +67,23 @@ export class ChatService {
   readonly engine: Engine;
   readonly moderation: Moderation;
   readonly #sessions = new Map<string, Session>();
+  /** Spam waves this node knows of: person + text key -> end of the window (swept each second). */
+  readonly #waves = new Map<string, number>();
+  /** The first partner each advertising-like text went to from this node (bounded; see #say). */
+  readonly #firstCopies = new Map<string, { partner: string; at: number }>();
   readonly #log: ChatLogger;
   #searching = 0;
+  #ticks = 0;
   #chatting = 0;
   #draining = false;
   #presenceTimer: NodeJS.Timeout | undefined;
-  #ticks = 0;
   /** The counts last published, to correct the cluster sum with this node's live counts. */
   #reported: NodeCounts = { online: 0, searching: 0, chatting: 0 };
 
   constructor(engine: Engine, options: Partial<ChatOptions> = {}, log: ChatLogger = silent) {
     this.engine = engine;
     this.options = { ...defaultChatOptions, ...options };
-    this.moderation = new Moderation(this.options);
+    this.moderation = new Moderation(engine.moderation, this.options);
     this.#log = log;
   }
 
@@ -116,11 +126,13 @@ export class ChatService {
   }
 
   /**
-   * A new connection: creates its session and greets it. `person` is who limits, skips and bans
-   * apply to; `address` the key of the client's address (identity.ts), never the address itself.
+   * A new connection: creates its session and greets it. `address` is the key of the client's
+   * address (identity.ts), never the address itself; `person` is who skips and bans apply to
+   * (the anonymous session's person id), by default this connection alone.
    */
-  connect(peer: Peer, person: string, address: string): Session {
-    const s = new Session(randomUUID(), peer, person, address);
+  connect(peer: Peer, address: string, person?: string): Session {
+    const id = randomUUID();
+    const s = new Session(id, peer, person ?? id, address);
     this.#sessions.set(s.id, s);
     peer.send(ServerMessage.welcome(s.id, this.clusterCounts().online));
     return s;
@@ -143,14 +155,7 @@ export class ChatService {
     switch (m.type) {
       case 'msg':
         if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
-        if (s.partner !== undefined) {
-          this.stats.messagesLocal++;
-          s.partner.peer.send(ServerMessage.msg(m.text));
-        } else {
-          this.stats.messagesRemote++;
-          this.engine.relay.send(s.partnerNode, { kind: 'msg', to: s.partnerId, from: s.id, text: m.text });
-        }
-        return;
+        return this.#say(s, m.text, now);
       case 'typing':
         // Typing while not matched is a harmless race (the partner just left): ignored.
         if (s.state !== SessionState.chatting) return;
@@ -164,7 +169,7 @@ export class ChatService {
       case 'leave':
         return this.#leave(s);
       case 'report':
-        return this.#report(s, now);
+        return this.#report(s, m.reason, now);
     }
   }
 
@@ -234,7 +239,9 @@ export class ChatService {
       return;
     }
     if (s.state === SessionState.chatting) {
-      s.remember(s.partnerId, this.options.noRepeat);
+      // Kept apart both ways: here at once, and cluster-wide for `skipMemoryMs` through the store.
+      s.remember(s.partnerPerson, this.options.noRepeat);
+      this.moderation.skip(s.person, s.partnerPerson, now).catch((err: unknown) => this.#log.warn({ err: String(err) }, 'skip not recorded'));
       this.#endWith(s, EndReason.skipped);
     }
     this.#startSearch(s, now);
@@ -245,34 +252,111 @@ export class ChatService {
     else if (s.state === SessionState.searching) this.#stopSearch(s);
   }
 
-  #report(s: Session, now: number): void {
+  #report(s: Session, reason: ReportReason, now: number): void {
     if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
-    if (s.partner !== undefined) this.#recordReport(s.partner, s.person, now);
-    else this.engine.relay.send(s.partnerNode, { kind: 'report', to: s.partnerId, from: s.id, reporter: s.person });
+    const target = { person: s.partnerPerson, address: s.partnerAddress };
+    this.moderation.report(target, s, reason, s.log, now).then(
+      // Never log who: person ids, address keys and chat text stay out of logs.
+      (until) => {
+        if (until > 0) this.#log.warn({ event: 'banned', minutes: Math.round((until - now) / 60_000) }, 'user banned after reports');
+      },
+      (err: unknown) => this.#log.warn({ err: String(err) }, 'report not recorded'),
+    );
     s.peer.send(ServerMessage.reported);
   }
 
-  #recordReport(target: Session, reporter: string, now: number): void {
-    // Never log who: person ids and address keys stay out of logs.
-    if (this.moderation.report(target.person, reporter, now)) this.#log.warn({ event: 'banned' }, 'user refused new matches after reports');
+  /**
+   * Relays one chat line, unless it is a copy of a spam wave (dropped, silently).
+   *
+   * Off the hot path: a node remembers the first partner each advertising-like text of a person
+   * went to, and tells the store only from the second partner on (with the first), so ordinary
+   * chat never costs a store call. The store counts partners cluster-wide; once a text reached
+   * `spamPartners` of them, this node drops further copies to new partners at once.
+   */
+  #say(s: Session, text: string, now: number): void {
+    if (looksLikeAdvertising(text, this.options.spamMinChars)) {
+      const key = textKey(text);
+      if (!(s.cleared?.has(key) ?? false)) {
+        // The first time this text goes to this partner.
+        (s.cleared ??= new Set()).add(key);
+        const waveKey = `${s.person}\0${key}`;
+        const wave = this.#waves.get(waveKey);
+        if (wave !== undefined && wave > now) {
+          this.moderation.spamCopy(s, s.partnerPerson, key, text, now).catch(() => {}); // opens the case
+          s.cleared.delete(key);
+          return;
+        }
+        const first = this.#firstCopies.get(waveKey);
+        if (first === undefined || now - first.at >= this.options.spamWindowMs) {
+          if (this.#firstCopies.size >= FIRST_COPIES_MAX) this.#firstCopies.delete(this.#firstCopies.keys().next().value!);
+          this.#firstCopies.set(waveKey, { partner: s.partnerPerson, at: now });
+        } else if (first.partner !== s.partnerPerson) {
+          this.moderation.spamCopy(s, s.partnerPerson, key, text, now, first.partner).then(
+            (partners) => {
+              if (partners === 0 || partners >= this.options.spamPartners) this.#waves.set(waveKey, now + this.options.spamWindowMs);
+            },
+            () => {}, // the store is down: chat goes on
+          );
+        }
+      }
+    }
+    s.log = this.moderation.keep(s.log, true, text, now);
+    if (s.partner !== undefined) {
+      this.stats.messagesLocal++;
+      const p = s.partner;
+      p.log = this.moderation.keep(p.log, false, text, now);
+      p.peer.send(ServerMessage.msg(text));
+    } else {
+      this.stats.messagesRemote++;
+      this.engine.relay.send(s.partnerNode, { kind: 'msg', to: s.partnerId, from: s.id, text });
+    }
   }
 
   // ---- searching ----
 
   #startSearch(s: Session, now: number): void {
     if (this.#draining) return this.#error(s, ErrorCode.shuttingDown);
-    if (this.moderation.banned(s.person, now)) return this.#error(s, ErrorCode.banned);
     if (!this.engine.ready()) return this.#error(s, ErrorCode.engineUnavailable);
     this.#setState(s, SessionState.searching);
     s.since = now;
     s.anyoneAfter = s.interests.length > 0 ? now + this.options.interestWaitMs : now;
     s.peer.send(ServerMessage.searching);
-    this.#enqueue(s, now);
+    // Bans and skips live in the engine (cluster-wide): ask before queueing. A banned person
+    // hears `banned` right after `searching`, and the search stops.
+    const seq = s.seq;
+    s.checking++;
+    this.moderation.checkSearch(s.person, s.address, now).then(
+      (check) => {
+        s.checking--;
+        if (s.closed || s.state !== SessionState.searching) return;
+        if (s.seq !== seq) {
+          // A newer search began meanwhile; it answered (or will), this one only unblocks the queue.
+          if (s.checking === 0) this.#enqueue(s, Date.now());
+          return;
+        }
+        if (check.bannedUntil > Date.now()) {
+          this.#setState(s, SessionState.idle);
+          this.moderation.stats.refused++;
+          this.stats.errors.banned++;
+          s.peer.send(ServerMessage.banned(check.bannedUntil));
+          return;
+        }
+        for (const person of check.avoid) s.remember(person, Math.max(this.options.noRepeat, check.avoid.length));
+        this.#enqueue(s, Date.now());
+      },
+      (err: unknown) => {
+        s.checking--;
+        this.#log.warn({ err: String(err) }, 'ban check failed');
+        if (s.closed || s.seq !== seq || s.state !== SessionState.searching) return;
+        this.#setState(s, SessionState.idle);
+        this.#error(s, ErrorCode.engineUnavailable);
+      },
+    );
   }
 
   /** Puts a searching session in the queue unless a call is in flight or a stale match is due. */
   #enqueue(s: Session, now: number): void {
-    if (s.inflight || s.queued) return;
+    if (s.inflight || s.queued || s.checking > 0) return;
     if (s.expectMatch > 0) {
       const wait = s.expectSince + this.options.staleMatchTimeoutMs - now;
       if (wait > 0) {
@@ -287,6 +371,8 @@ export class ChatService {
   #waiterOf(s: Session): Waiter {
     return {
       userId: s.id,
+      person: s.person,
+      address: s.address,
       nodeId: this.engine.nodeId,
       interests: s.interests,
       since: s.since,
@@ -340,21 +426,21 @@ export class ChatService {
         if (p === undefined || !this.#taken(p)) continue; // gone or no longer searching: try again
         s.inflight = false;
         s.queued = false;
-        this.#begin(s, p, p.id, this.engine.nodeId, m.common, true);
+        this.#begin(s, p, partner, m.common, true);
         return;
       }
       // Remote partner: we start at once; its node accepts, or answers `ended`.
       s.inflight = false;
       s.queued = false;
-      this.#begin(s, undefined, partner.userId, partner.nodeId, m.common, false);
-      this.#announce(partner, s.id, this.engine.nodeId, m.common);
+      this.#begin(s, undefined, partner, m.common, false);
+      this.#announce(partner, waiter, m.common);
       return;
     }
   }
 
-  /** Sends `matched` to a remote waiter's node. */
-  #announce(to: Waiter, partner: string, partnerNode: string, common: readonly string[]): void {
-    this.engine.relay.send(to.nodeId, { kind: 'matched', to: to.userId, partner, partnerNode, common });
+  /** Sends `matched` (with `partner`) to a remote waiter's node. */
+  #announce(to: Waiter, partner: Waiter, common: readonly string[]): void {
+    this.engine.relay.send(to.nodeId, matchedEvent(to, partner, common));
   }
 
   /** A waiter we took from the queue but cannot use gets its place back (its `since` is kept). */
@@ -383,12 +469,12 @@ export class ChatService {
       if (partner.nodeId === this.engine.nodeId) {
         const p = this.#sessions.get(partner.userId);
         if (p === undefined || !this.#taken(p)) continue;
-        this.#begin(p, undefined, w.userId, w.nodeId, m.common, false);
-        this.#announce(w, p.id, this.engine.nodeId, m.common);
+        this.#begin(p, undefined, w, m.common, false);
+        this.#announce(w, partner, m.common);
         return;
       }
-      this.#announce(w, partner.userId, partner.nodeId, m.common);
-      this.#announce(partner, w.userId, w.nodeId, m.common);
+      this.#announce(w, partner, m.common);
+      this.#announce(partner, w, m.common);
       return;
     }
   }
@@ -481,13 +567,18 @@ export class ChatService {
 
   // ---- conversations ----
 
-  /** `s` starts talking to a partner (and `p` to `s` when the partner is local: `both`). */
-  #begin(s: Session, p: Session | undefined, partnerId: string, partnerNode: string, common: readonly string[], both: boolean): void {
+  /**
+   * `s` starts talking to `partner` (its session `p` when local), and `p` to `s` when `both`.
+   * `partner` names the other side as the queue knows it (user, node, person, address).
+   */
+  #begin(s: Session, p: Session | undefined, partner: PartnerRef, common: readonly string[], both: boolean): void {
     const matched = ServerMessage.matched(common);
     this.#setState(s, SessionState.chatting);
     s.partner = p;
-    s.partnerId = partnerId;
-    s.partnerNode = partnerNode;
+    s.partnerId = partner.userId;
+    s.partnerNode = partner.nodeId;
+    s.partnerPerson = partner.person;
+    s.partnerAddress = partner.address;
     s.peer.send(matched);
     this.stats.matched++;
     if (both && p !== undefined) {
@@ -496,6 +587,8 @@ export class ChatService {
       p.partner = s;
       p.partnerId = s.id;
       p.partnerNode = this.engine.nodeId;
+      p.partnerPerson = s.person;
+      p.partnerAddress = s.address;
       p.peer.send(matched);
     }
   }
@@ -513,7 +606,7 @@ export class ChatService {
   /** The partner `from` ended `p`'s conversation. Ignored if stale. */
   #endedBy(p: Session, from: string, reason: EndReason): void {
     if (p.closed || p.state !== SessionState.chatting || p.partnerId !== from) return;
-    if (reason === EndReason.skipped) p.remember(from, this.options.noRepeat);
+    if (reason === EndReason.skipped) p.remember(p.partnerPerson, this.options.noRepeat);
     this.#setState(p, SessionState.idle);
     this.stats.ended[reason]++;
     p.peer.send(ServerMessage.ended[reason]);
@@ -531,6 +624,11 @@ export class ChatService {
       s.partner = undefined;
       s.partnerId = '';
       s.partnerNode = '';
+      s.partnerPerson = '';
+      s.partnerAddress = '';
+      // The conversation's evidence is forgotten with it.
+      s.log = undefined;
+      s.cleared = undefined;
     }
     if (next === SessionState.searching) this.#searching++;
     else if (next === SessionState.chatting) this.#chatting++;
@@ -551,11 +649,14 @@ export class ChatService {
           this.engine.relay.send(e.partnerNode, { kind: 'ended', to: e.partner, from: e.to, reason: EndReason.left });
           return;
         }
-        this.#begin(s, undefined, e.partner, e.partnerNode, e.common, false);
+        this.#begin(s, undefined, { userId: e.partner, nodeId: e.partnerNode, person: e.partnerPerson, address: e.partnerAddress }, e.common, false);
         return;
       }
       case 'msg':
-        if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) s.peer.send(ServerMessage.msg(e.text));
+        if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) {
+          s.log = this.moderation.keep(s.log, false, e.text, Date.now());
+          s.peer.send(ServerMessage.msg(e.text));
+        }
         return;
       case 'typing':
         if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) {
@@ -564,9 +665,6 @@ export class ChatService {
         return;
       case 'ended':
         if (s !== undefined) this.#endedBy(s, e.from, e.reason);
-        return;
-      case 'report':
-        if (s !== undefined) this.#recordReport(s, e.reporter, Date.now());
         return;
     }
   }
@@ -601,6 +699,9 @@ export class ChatService {
   }
 
   #publish(): void {
+    const now = Date.now();
+    for (const [key, until] of this.#waves) if (until <= now) this.#waves.delete(key);
+    if (++this.#ticks % 10 === 0) for (const [key, f] of this.#firstCopies) if (now - f.at >= this.options.spamWindowMs) this.#firstCopies.delete(key);
     const c = this.counts();
     this.#reported = c;
     try {
@@ -608,6 +709,5 @@ export class ChatService {
     } catch (err) {
       this.#log.warn({ err: String(err) }, 'presence report failed');
     }
-    if (++this.#ticks % 60 === 0) this.moderation.sweep(Date.now());
   }
 }

@@ -6,6 +6,7 @@
  * searching (next). A closed session is in none of them (`closed` is true).
  */
 import type { Peer } from './transport.js';
+import type { ConversationLine } from './moderation.js';
 import type { StrikeCounter, TokenBucket } from './rate.js';
 
 export const SessionState = { idle: 'idle', searching: 'searching', chatting: 'chatting' } as const;
@@ -39,10 +40,21 @@ export class Session {
 
   partnerId = '';
   partnerNode = '';
+  /** The partner's person and address key (for skips and reports; never sent to the user). */
+  partnerPerson = '';
+  partnerAddress = '';
   /** The partner's session when on this node (local-first relay), else undefined. */
   partner: Session | undefined;
-  /** Recent skip partners, either way (no-repeat), oldest first; none until the first skip. */
+  /** Persons recently skipped, either way (no-repeat), oldest first; none until the first skip. */
   recent: string[] | undefined;
+
+  // The current conversation's moderation state, made on first use and dropped when it ends.
+  /** Its last lines, the evidence a report takes (in memory only). */
+  log: ConversationLine[] | undefined;
+  /** Keys of the advertising-like texts already sent to this partner (counted once). */
+  cleared: Set<string> | undefined;
+  /** Ban checks in flight: no queueing until they answer. */
+  checking = 0;
 
   /**
    * Rate state, made on the first message: most connections of a big server sit idle, and a
@@ -61,11 +73,11 @@ export class Session {
     readonly address: string,
   ) {}
 
-  remember(partnerId: string, max: number): void {
+  remember(person: string, max: number): void {
     if (max <= 0) return;
     const recent = (this.recent ??= []);
-    if (recent.includes(partnerId)) return;
-    recent.push(partnerId);
+    if (recent.includes(person)) return;
+    recent.push(person);
     if (recent.length > max) recent.shift();
   }
 }

@@ -21,6 +21,10 @@ export type EndReason = (typeof EndReason)[keyof typeof EndReason];
 export interface Waiter {
   /** Random anonymous id, unique across the cluster, new for every connection. */
   readonly userId: string;
+  /** Who the user is across connections (the session's person id, or the address key): what `avoid` lists. */
+  readonly person: string;
+  /** The key of the user's address (never the address): what a report or ban of this user also names. */
+  readonly address: string;
   /** The node (server process) the user is connected to. */
   readonly nodeId: string;
   /** Normalized interest tags (see chat/interests.ts), at most 10. */
@@ -32,7 +36,7 @@ export interface Waiter {
    * Equal to `since` for a user without interests.
    */
   readonly anyoneAfter: number;
-  /** Users this one must not be paired with (recent skips either way). Checked both ways. */
+  /** Persons this one must not be paired with (recent skips either way). Checked both ways; nobody is paired with their own person. */
   readonly avoid: readonly string[];
 }
 
@@ -66,14 +70,26 @@ export interface MatchQueue {
   remove(userId: string): Promise<boolean>;
 }
 
+/** The `matched` event that tells waiter `to` about its `partner`. */
+export function matchedEvent(to: Waiter, partner: Waiter, common: readonly string[]): RelayEvent {
+  return { kind: 'matched', to: to.userId, partner: partner.userId, partnerNode: partner.nodeId, common, partnerPerson: partner.person, partnerAddress: partner.address };
+}
+
 /** Node-to-node events. Each names the local user it is for (`to`). */
 export type RelayEvent =
-  | { readonly kind: 'matched'; readonly to: string; readonly partner: string; readonly partnerNode: string; readonly common: readonly string[] }
+  | {
+      readonly kind: 'matched';
+      readonly to: string;
+      readonly partner: string;
+      readonly partnerNode: string;
+      readonly common: readonly string[];
+      /** The partner's person and address key, for skips and reports ('' from an older node). */
+      readonly partnerPerson: string;
+      readonly partnerAddress: string;
+    }
   | { readonly kind: 'msg'; readonly to: string; readonly from: string; readonly text: string }
   | { readonly kind: 'typing'; readonly to: string; readonly from: string; readonly on: boolean }
-  | { readonly kind: 'ended'; readonly to: string; readonly from: string; readonly reason: EndReason }
-  /** `from` reported `to` (moderation); `reporter` is the reporter's salted IP hash, never an IP. */
-  | { readonly kind: 'report'; readonly to: string; readonly from: string; readonly reporter: string };
+  | { readonly kind: 'ended'; readonly to: string; readonly from: string; readonly reason: EndReason };
 
 /**
  * Delivery to the node a user is connected to.
@@ -123,11 +139,124 @@ export interface Engine {
   readonly queue: MatchQueue;
   readonly relay: Relay;
   readonly presence: Presence;
+  readonly moderation: ModerationStore;
   /** True while the engine can match and relay (the memory engine always can). */
   ready(): boolean;
   start(listener: EngineListener): Promise<void>;
   /** Leaves the cluster: removes this node's waiters and stops heartbeating. */
   close(): Promise<void>;
+}
+
+// ---- moderation ----
+
+/** Why a user reported their partner; the wire protocol's `report.reason`. */
+export const ReportReason = {
+  spam: 'spam',
+  harassment: 'harassment',
+  sexual: 'sexual',
+  minor: 'minor',
+  other: 'other',
+} as const;
+export type ReportReason = (typeof ReportReason)[keyof typeof ReportReason];
+
+/** One chat line kept as evidence: who wrote it (seen from the report), the text, when (ms). */
+export interface EvidenceLine {
+  readonly from: 'target' | 'reporter';
+  readonly text: string;
+  readonly at: number;
+}
+
+/** A report of `target` by `reporter`; persons and address keys, never addresses. */
+export interface Report {
+  readonly target: string;
+  readonly targetAddress: string;
+  readonly reporter: string;
+  readonly reporterAddress: string;
+  readonly reason: ReportReason;
+  /** The conversation's last lines, oldest first (bounded by the chat). */
+  readonly evidence: readonly EvidenceLine[];
+}
+
+/** The rules a store applies; the chat's options, passed with every call. */
+export interface ModerationPolicy {
+  /** Distinct reporters (different persons and different addresses) within `windowMs` that ban. */
+  readonly threshold: number;
+  readonly windowMs: number;
+  /** First ban; each later ban of the same person within `offenceMemoryMs` doubles, up to `maxBanMs`. */
+  readonly banMs: number;
+  readonly maxBanMs: number;
+  readonly offenceMemoryMs: number;
+  /** How long a case (and its evidence) is kept after its last report. */
+  readonly reportTtlMs: number;
+  /** Open cases kept at most by a store that must bound itself (the oldest are forgotten; bans never). */
+  readonly maxCases: number;
+  /** A spam wave: the same text to this many different partners within `spamWindowMs`. */
+  readonly spamPartners: number;
+  readonly spamWindowMs: number;
+  /** How long a skip keeps two persons apart. */
+  readonly skipMs: number;
+}
+
+/** One entry of the moderators' review queue: the reports about one person, or a spam wave. */
+export interface ReportCase {
+  readonly id: string;
+  /** Time of the latest report (ms). */
+  readonly at: number;
+  /** Reason of the latest report (`spam` for an automatic spam-wave entry). */
+  readonly reason: ReportReason;
+  /** Distinct reporters so far (0 for a spam wave the server found itself). */
+  readonly reporters: number;
+  readonly automatic: boolean;
+  readonly target: { readonly person: string; readonly banned: boolean };
+  /** The evidence of the latest report (or the copies of a spam wave), oldest first. */
+  readonly evidence: readonly EvidenceLine[];
+}
+
+/** What a search needs to know about a person first. */
+export interface SearchCheck {
+  /** End of the ban on the person or its address (ms); 0 when there is none. */
+  readonly bannedUntil: number;
+  /** Persons this one skipped, or who skipped it, within `skipMs`. */
+  readonly avoid: readonly string[];
+}
+
+/**
+ * Reports, bans, spam waves and skips, cluster-wide.
+ *
+ * Contract:
+ * - `report` is atomic: a reporter counts once per target within the window, and only if neither
+ *   its person nor its address has reported that target already (one person with many sessions,
+ *   or many persons behind one address, count once). Reaching the threshold bans the target's
+ *   person and address for `banMs`, doubled for each earlier ban within `offenceMemoryMs`, capped
+ *   at `maxBanMs`, and resets the count. Reports about a banned person only update the case.
+ * - Bans are never dropped before they end, whatever bounds a store keeps.
+ * - Every record expires: counts with the window, cases `reportTtlMs` after their last report,
+ *   bans when they end, skips after `skipMs`, spam counters after `spamWindowMs`.
+ * - `spamCopy` is atomic: it records that `person` sent text `textKey` to `partner` and answers
+ *   how many partners got it in the window, or 0 (drop it) when `partner` would be a new partner
+ *   past the `spamPartners`-th; the first refusal in a window opens an automatic case with `evidence`.
+ *   `earlier` names a partner who got the text before (a node reports a text only from its second
+ *   partner on): it is recorded first, as delivered.
+ */
+export interface ModerationStore {
+  /** Records a report; resolves with the end of the ban it caused (ms), or 0. */
+  report(r: Report, policy: ModerationPolicy, now: number): Promise<number>;
+  /** The ban in force on `person` or `address`, and the persons `person` must not meet again. */
+  checkSearch(person: string, address: string, now: number): Promise<SearchCheck>;
+  /** Records a skip between two persons (both ways) for `policy.skipMs`. */
+  skip(a: string, b: string, policy: ModerationPolicy, now: number): Promise<void>;
+  /** A moderator's ban of `person` (and the address of its latest case, if any); resolves with its end. */
+  ban(person: string, ms: number, now: number): Promise<number>;
+  /** Lifts the ban of `person` and the address ban that came with it; false if there was none. */
+  unban(person: string, now: number): Promise<boolean>;
+  /** The open cases, newest first. */
+  cases(limit: number, now: number): Promise<ReportCase[]>;
+  /** Closes a case (its evidence is forgotten); false if there was none. */
+  dismiss(id: string, now: number): Promise<boolean>;
+  /** See the contract: the partners `textKey` reached in the window, this one included; 0 means "drop this copy". */
+  spamCopy(person: string, address: string, textKey: string, partner: string, evidence: readonly EvidenceLine[], policy: ModerationPolicy, now: number, earlier?: string): Promise<number>;
+  /** Bans in force (persons), for metrics. */
+  bansInForce(now: number): Promise<number>;
 }
 
 /** A stable error code the engine throws when its store is unreachable; the chat maps it to the wire. */

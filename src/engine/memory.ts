@@ -13,11 +13,13 @@
  * - `#byTag`: tag -> waiters with that tag, insertion order.
  */
 import { randomUUID } from 'node:crypto';
+import { MemoryModerationStore } from './moderation-memory.js';
 import type {
   Engine,
   EngineListener,
   Match,
   MatchQueue,
+  ModerationStore,
   NodeCounts,
   Presence,
   Relay,
@@ -25,9 +27,9 @@ import type {
   Waiter,
 } from './engine.js';
 
-/** Two waiters may be paired: not the same user, and neither avoids the other. */
+/** Two waiters may be paired: not the same user, and neither avoids the other's person. */
 function allowed(a: Waiter, b: Waiter): boolean {
-  return a.userId !== b.userId && !a.avoid.includes(b.userId) && !b.avoid.includes(a.userId);
+  return a.userId !== b.userId && !a.avoid.includes(b.person) && !b.avoid.includes(a.person);
 }
 
 function common(a: readonly string[], b: readonly string[]): string[] {
@@ -126,6 +128,7 @@ export class MemoryQueue {
 /** State shared by the engines of one simulated cluster. */
 export class MemoryHub {
   readonly queue = new MemoryQueue();
+  readonly moderation = new MemoryModerationStore();
   /** Started engines by node id. */
   readonly nodes = new Map<string, MemoryEngine>();
   readonly reports = new Map<string, NodeCounts>();
@@ -144,6 +147,7 @@ export class MemoryEngine implements Engine {
   readonly queue: MatchQueue;
   readonly relay: Relay;
   readonly presence: Presence;
+  readonly moderation: ModerationStore;
   readonly #hub: MemoryHub;
   #listener: EngineListener | undefined;
   /** Inbound relay events, delivered in order by one scheduled flush (no closure per event). */
@@ -159,6 +163,7 @@ export class MemoryEngine implements Engine {
     this.nodeId = options.nodeId ?? randomUUID();
     const hub = this.#hub;
     const self = this;
+    this.moderation = hub.moderation;
     this.queue = {
       pairOrEnqueue: (waiter, now) => Promise.resolve(hub.queue.pair(waiter, now)),
       remove: (userId) => Promise.resolve(hub.queue.remove(userId)),

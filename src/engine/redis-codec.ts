@@ -3,11 +3,10 @@
  * `RelayEvent` (engine.ts). A message is a JSON array whose first element is the format version:
  *
  * ```
- * [1, "matched", to, partner, partnerNode, common[]]
+ * [1, "matched", to, partner, partnerNode, common[], partnerPerson, partnerAddress]
  * [1, "msg",     to, from, text]
  * [1, "typing",  to, from, on]
  * [1, "ended",   to, from, reason]
- * [1, "report",  to, from, reporter]
  * [1, "batch",   [event, event, ...]]       several events for one node, in order
  * ```
  *
@@ -39,15 +38,13 @@ const endReasons: ReadonlySet<string> = new Set(Object.values(EndReason));
 export function encodeRelayEvent(event: RelayEvent): string {
   switch (event.kind) {
     case 'matched':
-      return JSON.stringify([RELAY_CODEC_VERSION, 'matched', event.to, event.partner, event.partnerNode, event.common]);
+      return JSON.stringify([RELAY_CODEC_VERSION, 'matched', event.to, event.partner, event.partnerNode, event.common, event.partnerPerson, event.partnerAddress]);
     case 'msg':
       return JSON.stringify([RELAY_CODEC_VERSION, 'msg', event.to, event.from, event.text]);
     case 'typing':
       return JSON.stringify([RELAY_CODEC_VERSION, 'typing', event.to, event.from, event.on]);
     case 'ended':
       return JSON.stringify([RELAY_CODEC_VERSION, 'ended', event.to, event.from, event.reason]);
-    case 'report':
-      return JSON.stringify([RELAY_CODEC_VERSION, 'report', event.to, event.from, event.reporter]);
   }
 }
 
@@ -101,12 +98,14 @@ export function decodeRelayEvent(data: string): RelayEvent | DecodeError {
 function fromArray(m: unknown): RelayEvent | DecodeError {
   if (!Array.isArray(m) || m.length < 2) return DecodeError.badShape;
   if (m[0] !== RELAY_CODEC_VERSION) return DecodeError.badVersion;
-  const [, kind, to, a, b, c] = m as unknown[];
+  const [, kind, to, a, b, c, d, e] = m as unknown[];
   if (typeof to !== 'string' || typeof a !== 'string') return typeof kind === 'string' && isKind(kind) ? DecodeError.badShape : DecodeError.badKind;
   switch (kind) {
     case 'matched':
-      if (m.length !== 6 || typeof b !== 'string' || !isStringArray(c)) return DecodeError.badShape;
-      return { kind, to, partner: a, partnerNode: b, common: c };
+      // The partner's person and address came later (6 fields from an older node).
+      if ((m.length !== 6 && m.length !== 8) || typeof b !== 'string' || !isStringArray(c)) return DecodeError.badShape;
+      if (m.length === 8 && (typeof d !== 'string' || typeof e !== 'string')) return DecodeError.badShape;
+      return { kind, to, partner: a, partnerNode: b, common: c, partnerPerson: m.length === 8 ? (d as string) : a, partnerAddress: m.length === 8 ? (e as string) : '' };
     case 'msg':
       if (m.length !== 5 || typeof b !== 'string') return DecodeError.badShape;
       return { kind, to, from: a, text: b };
@@ -116,14 +115,11 @@ function fromArray(m: unknown): RelayEvent | DecodeError {
     case 'ended':
       if (m.length !== 5 || typeof b !== 'string' || !endReasons.has(b)) return DecodeError.badShape;
       return { kind, to, from: a, reason: b as EndReason };
-    case 'report':
-      if (m.length !== 5 || typeof b !== 'string') return DecodeError.badShape;
-      return { kind, to, from: a, reporter: b };
     default:
       return DecodeError.badKind;
   }
 }
 
 function isKind(k: string): boolean {
-  return k === 'matched' || k === 'msg' || k === 'typing' || k === 'ended' || k === 'report';
+  return k === 'matched' || k === 'msg' || k === 'typing' || k === 'ended';
 }

@@ -3,7 +3,8 @@
  * `{strangers}`), so all of them live in one slot and the scripts stay valid on Redis Cluster.
  *
  * Keys (P = the prefix, e.g. `{strangers}`):
- * - `P:w`          hash   userId -> waiter JSON (`{u,n,i,s,a,v}`, as `encodeWaiter` writes it)
+ * - `P:w`          hash   userId -> waiter JSON (`{u,p,x,n,i,s,a,v}`, as `encodeWaiter` writes it;
+ *                        `v` lists persons `p`)
  * - `P:open`       zset   userId scored by `since`: waiters who accept anyone now
  * - `P:pend`       zset   userId scored by `anyoneAfter`: waiters with interests, not yet open
  * - `P:i:<tag>`    zset   userId scored by `since`: waiters with this interest
@@ -49,18 +50,18 @@ export function redisKeys(prefix: string): RedisKeys {
 
 /** The JSON a waiter is stored as (short field names: it is read by Lua on every scan). */
 export function encodeWaiter(w: Waiter): string {
-  return JSON.stringify({ u: w.userId, n: w.nodeId, i: w.interests, s: w.since, a: w.anyoneAfter, v: w.avoid });
+  return JSON.stringify({ u: w.userId, p: w.person, x: w.address, n: w.nodeId, i: w.interests, s: w.since, a: w.anyoneAfter, v: w.avoid });
 }
 
 /** Reads back what `encodeWaiter` wrote; null if it is not a waiter. */
 export function decodeWaiter(json: string): Waiter | null {
   try {
-    const o = JSON.parse(json) as { u?: unknown; n?: unknown; i?: unknown; s?: unknown; a?: unknown; v?: unknown };
+    const o = JSON.parse(json) as { u?: unknown; p?: unknown; x?: unknown; n?: unknown; i?: unknown; s?: unknown; a?: unknown; v?: unknown };
     const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((t) => typeof t === 'string');
     if (typeof o.u !== 'string' || typeof o.n !== 'string' || typeof o.s !== 'number' || typeof o.a !== 'number') return null;
     // cjson is not involved here (Lua returns the stored string untouched), so [] stays [].
     if (!strings(o.i) || !strings(o.v)) return null;
-    return { userId: o.u, nodeId: o.n, interests: o.i, since: o.s, anyoneAfter: o.a, avoid: o.v };
+    return { userId: o.u, person: typeof o.p === 'string' ? o.p : o.u, address: typeof o.x === 'string' ? o.x : '', nodeId: o.n, interests: o.i, since: o.s, anyoneAfter: o.a, avoid: o.v };
   } catch {
     return null;
   }
@@ -73,7 +74,7 @@ export interface LuaScript {
   readonly sha: string;
 }
 
-function script(name: string, lua: string): LuaScript {
+export function script(name: string, lua: string): LuaScript {
   return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
@@ -138,9 +139,10 @@ if old then drop(me.u, cjson.decode(old)) end
 
 local avoid = {}
 for _, u in ipairs(me.v) do avoid[u] = true end
+local mine = me.p or me.u
 local function compatible(w)
-  if avoid[w.u] then return false end
-  for _, u in ipairs(w.v) do if u == me.u then return false end end
+  if avoid[w.p or w.u] then return false end
+  for _, u in ipairs(w.v) do if u == mine then return false end end
   return true
 end
 

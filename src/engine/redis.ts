@@ -22,12 +22,15 @@ import {
   type EngineListener,
   type Match,
   type MatchQueue,
+  type ModerationStore,
   type NodeCounts,
   type Presence,
   type Relay,
   type RelayEvent,
   type Waiter,
+  matchedEvent,
 } from './engine.js';
+import { RedisModerationStore } from './moderation-redis.js';
 import { decodeRelayMessage, encodeRelayBatch, encodeRelayEvent } from './redis-codec.js';
 import {
   decodeWaiter,
@@ -71,6 +74,8 @@ export interface RedisEngineStats {
   pairScripts: number;
   /** Remove scripts run (one per `remove`). */
   removeScripts: number;
+  /** Moderation scripts run (reports, ban checks at each search, skips, spam copies, the review queue). */
+  moderationScripts: number;
   /** Heartbeat scripts run. */
   heartbeats: number;
   /** Node-drop and reconcile scripts run. */
@@ -127,6 +132,7 @@ export class RedisEngine implements Engine {
   readonly queue: MatchQueue;
   readonly relay: Relay;
   readonly presence: Presence;
+  readonly moderation: ModerationStore;
 
   readonly #url: string;
   readonly #keys: RedisKeys;
@@ -135,6 +141,7 @@ export class RedisEngine implements Engine {
   readonly #stats: RedisEngineStats = {
     pairScripts: 0,
     removeScripts: 0,
+    moderationScripts: 0,
     heartbeats: 0,
     maintenanceScripts: 0,
     scriptReloads: 0,
@@ -204,6 +211,15 @@ export class RedisEngine implements Engine {
       remove: (userId) => this.#remove(userId),
     };
     this.relay = { send: (nodeId, event) => this.#send(nodeId, event) };
+    this.moderation = new RedisModerationStore(async (script, keys, args) => {
+      if (!this.#ready) throw new EngineUnavailableError();
+      this.#stats.moderationScripts++;
+      try {
+        return await this.#eval(script, keys, args);
+      } catch (err) {
+        throw this.#unavailable(err);
+      }
+    }, this.#keys.prefix);
     this.presence = {
       report: (counts) => {
         this.#own = { online: counts.online, searching: counts.searching, chatting: counts.chatting };
@@ -664,8 +680,8 @@ export class RedisEngine implements Engine {
       try {
         const m = await this.#pairOrEnqueue(w, Date.now());
         if (m === null) continue;
-        this.#send(this.nodeId, { kind: 'matched', to: w.userId, partner: m.partner.userId, partnerNode: m.partner.nodeId, common: m.common });
-        this.#send(m.partner.nodeId, { kind: 'matched', to: m.partner.userId, partner: w.userId, partnerNode: this.nodeId, common: m.common });
+        this.#send(this.nodeId, matchedEvent(w, m.partner, m.common));
+        this.#send(m.partner.nodeId, matchedEvent(m.partner, w, m.common));
       } catch {
         return;
       }
@@ -694,3 +710,4 @@ async function quit(r: Redis | undefined): Promise<void> {
 export function createRedisEngine(url: string, options: RedisEngineOptions = {}): RedisEngine {
   return new RedisEngine(url, options);
 }
+

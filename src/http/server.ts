@@ -156,7 +156,7 @@ export class StrangersServer {
     open: (conn: Conn, req: IncomingMessage) => {
       this.#open++;
       const address = this.#addressKey(req);
-      const session = this.chat.connect(conn, address, address);
+      const session = this.chat.connect(conn, address);
       conn.data = session;
       this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
     },

@@ -1,7 +1,8 @@
 /** Unit tests: codec, interests, token bucket, moderation, and the memory queue's rules. */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { ErrorCode, Moderation, ServerMessage, StrikeCounter, TokenBucket, addressKey, addressNetwork, addressSalt, normalizeInterests, parseClientMessage } from '../../src/chat/index.js';
+import { ErrorCode, Moderation, ServerMessage, StrikeCounter, TokenBucket, addressKey, addressNetwork, addressSalt, defaultChatOptions, looksLikeAdvertising, normalizeInterests, parseClientMessage, textKey } from '../../src/chat/index.js';
+import { MemoryModerationStore } from '../../src/engine/moderation-memory.js';
 import { MemoryQueue } from '../../src/engine/memory.js';
 import type { Waiter } from '../../src/engine/engine.js';
 
@@ -12,7 +13,9 @@ describe('codec', () => {
     assert.deepEqual(parse('{"type":"typing","on":false}'), { type: 'typing', on: false });
     assert.deepEqual(parse('{"type":"find"}'), { type: 'find', interests: [] });
     assert.deepEqual(parse('{"type":"find","interests":["a"]}'), { type: 'find', interests: ['a'] });
-    for (const t of ['next', 'leave', 'report']) assert.deepEqual(parse(`{"type":"${t}"}`), { type: t });
+    for (const t of ['next', 'leave']) assert.deepEqual(parse(`{"type":"${t}"}`), { type: t });
+    assert.deepEqual(parse('{"type":"report"}'), { type: 'report', reason: 'other' });
+    for (const reason of ['spam', 'harassment', 'sexual', 'minor', 'other']) assert.deepEqual(parse(JSON.stringify({ type: 'report', reason })), { type: 'report', reason });
     assert.deepEqual(parseClientMessage(Buffer.from('{"type":"next"}'), 10), { type: 'next' });
   });
   test('bad input never throws and has a stable code', () => {
@@ -21,6 +24,8 @@ describe('codec', () => {
       ['{"type":"msg"}', 'bad_message'], ['{"type":"msg","text":""}', 'bad_message'], ['{"type":"typing"}', 'bad_message'],
       ['{"type":"find","interests":[null]}', 'bad_message'], [`{"type":"find","interests":${JSON.stringify(Array(65).fill('a'))}}`, 'bad_message'],
       ['{"type":"msg","text":"12345678901"}', 'too_long'], ['{"type":"__proto__"}', 'bad_message'],
+      ['{"type":"report","reason":"rude"}', 'bad_message'], ['{"type":"report","reason":1}', 'bad_message'],
+      ['{"type":"report","reason":"toString"}', 'bad_message'], ['{"type":"report","reason":"__proto__"}', 'bad_message'],
     ];
     for (const [input, code] of cases) {
       const r = parse(input);
@@ -37,6 +42,7 @@ describe('codec', () => {
     assert.deepEqual(JSON.parse(ServerMessage.matched(['a'])), { type: 'matched', common: ['a'] });
     assert.deepEqual(JSON.parse(ServerMessage.matched([])), { type: 'matched', common: [] });
     assert.deepEqual(JSON.parse(ServerMessage.msg('"\n\u2028')), { type: 'msg', text: '"\n\u2028' });
+    assert.deepEqual(JSON.parse(ServerMessage.banned(1234)), { type: 'error', code: 'banned', message: 'you have been reported by several people; try again later', until: 1234 });
     for (const code of Object.values(ErrorCode)) {
       const e = JSON.parse(ServerMessage.error[code]);
       assert.equal(e.type, 'error');
@@ -86,44 +92,30 @@ describe('token bucket', () => {
   });
 });
 
-describe('moderation', () => {
-  const o = { reportThreshold: 3, reportWindowMs: 1000, banMs: 500, maxTracked: 2 };
-  test('distinct reporters within the window ban for a while', () => {
-    const m = new Moderation(o);
-    assert.equal(m.report('bad', 'r1', 0), false);
-    assert.equal(m.report('bad', 'r1', 1), false); // same person twice counts once
-    assert.equal(m.report('bad', 'bad', 1), false); // self
-    assert.equal(m.report('bad', 'r2', 2), false);
-    assert.equal(m.report('bad', 'r3', 3), true);
-    assert.ok(m.banned('bad', 100));
-    assert.equal(m.banned('bad', 503), false);
+describe('moderation helpers', () => {
+  test('what looks like advertising: long, or a link, a handle, an e-mail, a phone number', () => {
+    for (const ad of ['check out my page now please!!', 'spam.example.com', 'www.x.io', 'https://t.co', 'add me @snap_me', 'me@mail.example', 'call +1 555 123 4567'])
+      assert.ok(looksLikeAdvertising(ad, 20), ad);
+    for (const chat of ['hi', 'hey, asl?', 'lol 😂', 'from fr. u?', 'I am 25']) assert.ok(!looksLikeAdvertising(chat, 20), chat);
   });
-  test('reports outside the window do not count; memory is bounded', () => {
-    const m = new Moderation(o);
-    m.report('x', 'r1', 0);
-    m.report('x', 'r2', 0);
-    assert.equal(m.report('x', 'r3', 2000), false);
-    m.report('y', 'r1', 0);
-    m.report('z', 'r1', 0);
-    assert.ok(m.size <= 2);
-    m.sweep(10_000);
-    assert.equal(m.size, 0);
+  test('normalized text: case, spacing, width and invisible characters do not make a new message', () => {
+    assert.equal(textKey('Visit SPAM . example'), textKey('visit spam.example'));
+    assert.equal(textKey('ｖｉｓｉｔ\u200bspam.example'), textKey('visit spam.example'));
+    assert.notEqual(textKey('visit spam.example'), textKey('visit ham.example'));
   });
-  test('bounding the open reports never lifts a ban; no reports are kept during a ban', () => {
-    const m = new Moderation({ ...o, maxTracked: 10 });
-    m.report('bad', 'r1', 1);
-    m.report('bad', 'r2', 2);
-    assert.equal(m.report('bad', 'r3', 3), true);
-    // A flood of new reports about other people: the open-report store stays bounded...
-    for (let i = 0; i < 1000; i++) m.report(`p${i}`, 'r1', 10);
-    assert.ok(m.size <= 10 + 1, `size ${m.size}`);
-    // ...and the ban still holds until it expires.
-    assert.ok(m.banned('bad', 100));
-    assert.equal(m.bans, 1);
-    assert.equal(m.report('bad', 'r4', 20), false);
-    m.sweep(600);
-    assert.equal(m.banned('bad', 600), false);
-    assert.equal(m.bans, 0);
+  test('evidence: the last lines of a conversation, bounded in lines and characters', () => {
+    const m = new Moderation(new MemoryModerationStore(), { ...defaultChatOptions, evidenceLines: 3, evidenceChars: 10 });
+    let log = m.keep(undefined, true, 'a', 1);
+    log = m.keep(log, false, 'b', 2);
+    log = m.keep(log, true, 'c', 3);
+    log = m.keep(log, false, 'd', 4);
+    assert.deepEqual(m.evidence(log), [
+      { from: 'target', text: 'b', at: 2 },
+      { from: 'reporter', text: 'c', at: 3 },
+      { from: 'target', text: 'd', at: 4 },
+    ]);
+    log = m.keep(log, true, '123456789', 5);
+    assert.deepEqual(m.evidence(log).map((l) => l.text), ['d', '123456789']);
   });
   test('address key: stable, keyed by the secret, not the address', () => {
     const salt = addressSalt('s'.repeat(32));
@@ -151,7 +143,7 @@ describe('moderation', () => {
 
 describe('memory queue', () => {
   const w = (userId: string, since: number, interests: string[] = [], wait = 0, avoid: string[] = []): Waiter => ({
-    userId, nodeId: 'n', interests, since, anyoneAfter: interests.length > 0 ? since + wait : since, avoid,
+    userId, person: userId, address: '', nodeId: 'n', interests, since, anyoneAfter: interests.length > 0 ? since + wait : since, avoid,
   });
   test('longest waiting first; never oneself; avoid both ways', () => {
     const q = new MemoryQueue();

@@ -10,7 +10,7 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mulberry32 } from '../support/rng.js';
-import type { Engine, EngineListener, Match, NodeCounts, RelayEvent, Waiter } from '../../src/engine/engine.js';
+import type { Engine, EngineListener, Match, ModerationPolicy, NodeCounts, RelayEvent, Report, Waiter } from '../../src/engine/engine.js';
 
 /** How the suite creates engines of one implementation. */
 export interface ContractTarget {
@@ -84,8 +84,11 @@ let seq = 0;
 /** A waiter with defaults: no interests, accepts anyone from `since`, avoids nobody. */
 export function waiter(engine: Engine, p: Partial<Waiter> & { since: number }): Waiter {
   const interests = p.interests ?? [];
+  const userId = p.userId ?? `u${++seq}-${Math.random().toString(36).slice(2, 8)}`;
   return {
-    userId: p.userId ?? `u${++seq}-${Math.random().toString(36).slice(2, 8)}`,
+    userId,
+    person: p.person ?? userId,
+    address: p.address ?? `addr-${userId}`,
     nodeId: p.nodeId ?? engine.nodeId,
     interests,
     since: p.since,
@@ -250,15 +253,143 @@ export function runEngineContract(name: string, target: ContractTarget): void {
       });
     });
 
+    describe('moderation', () => {
+      const policy: ModerationPolicy = {
+        threshold: 3, windowMs: 60_000, banMs: 1000, maxBanMs: 3000, offenceMemoryMs: 600_000, reportTtlMs: 600_000,
+        maxCases: 100, spamPartners: 5, spamWindowMs: 600_000, skipMs: 60_000,
+      };
+      const report = (target: string, reporter: string, reporterAddress: string, extra: Partial<Report> = {}): Report => ({
+        target, targetAddress: `addr-${target}`, reporter, reporterAddress, reason: 'harassment', evidence: [{ from: 'target', text: 'you are 💩', at: T0 }], ...extra,
+      });
+      let n = 0;
+      const fresh = (): string => `m${++n}-${Math.random().toString(36).slice(2, 8)}`;
+
+      test('three reporters with distinct persons and addresses ban the person and its address', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const m = e!.moderation;
+        const bad = fresh();
+        assert.equal(await m.report(report(bad, 'r1', 'a1'), policy, T0), 0);
+        assert.equal(await m.report(report(bad, 'r1', 'a9'), policy, T0 + 1), 0, 'same person again');
+        assert.equal(await m.report(report(bad, 'r9', 'a1'), policy, T0 + 2), 0, 'same address again');
+        assert.equal(await m.report(report(bad, bad, 'a5'), policy, T0 + 3), 0, 'self');
+        assert.equal(await m.report(report(bad, 'r2', 'a2'), policy, T0 + 4), 0);
+        assert.equal((await m.checkSearch(bad, `addr-${bad}`, T0 + 5)).bannedUntil, 0);
+        assert.equal(await m.report(report(bad, 'r3', 'a3'), policy, T0 + 6), T0 + 6 + 1000);
+        assert.equal((await m.checkSearch(bad, 'elsewhere', T0 + 7)).bannedUntil, T0 + 1006, 'the person');
+        assert.equal((await m.checkSearch('someone-else', `addr-${bad}`, T0 + 7)).bannedUntil, T0 + 1006, 'the address');
+        assert.equal((await m.checkSearch(bad, `addr-${bad}`, T0 + 1006)).bannedUntil, 0, 'ended');
+        assert.equal(await m.bansInForce(T0 + 7), 1);
+      });
+
+      test('a repeat offender is banned twice as long, capped', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const m = e!.moderation;
+        const bad = fresh();
+        const banOnce = async (at: number, tag: string): Promise<number> => {
+          await m.report(report(bad, `${tag}1`, `${tag}a1`), policy, at);
+          await m.report(report(bad, `${tag}2`, `${tag}a2`), policy, at);
+          return (await m.report(report(bad, `${tag}3`, `${tag}a3`), policy, at)) - at;
+        };
+        assert.equal(await banOnce(T0, 'x'), 1000);
+        assert.equal(await banOnce(T0 + 10_000, 'y'), 2000);
+        assert.equal(await banOnce(T0 + 20_000, 'z'), 3000, 'capped at maxBanMs');
+      });
+
+      test('reports outside the window do not count', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const m = e!.moderation;
+        const bad = fresh();
+        await m.report(report(bad, 'r1', 'a1'), policy, T0);
+        await m.report(report(bad, 'r2', 'a2'), policy, T0);
+        assert.equal(await m.report(report(bad, 'r3', 'a3'), policy, T0 + 60_000), 0);
+      });
+
+      test('the review queue: newest first, with evidence and reporters; dismiss; ban and unban', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const m = e!.moderation;
+        const a = fresh();
+        const b = fresh();
+        await m.report(report(a, 'r1', 'a1', { reason: 'spam' }), policy, T0);
+        await m.report(report(b, 'r1', 'a1', { reason: 'minor', evidence: [{ from: 'reporter', text: 'hi', at: T0 + 1 }, { from: 'target', text: 'asl?', at: T0 + 2 }] }), policy, T0 + 5);
+        await m.report(report(b, 'r2', 'a2', { reason: 'sexual' }), policy, T0 + 6);
+        const cases = await m.cases(10, T0 + 10);
+        const mine = cases.filter((c) => c.target.person === a || c.target.person === b);
+        assert.deepEqual(mine.map((c) => [c.target.person, c.reason, c.reporters, c.automatic, c.target.banned]), [
+          [b, 'sexual', 2, false, false],
+          [a, 'spam', 1, false, false],
+        ]);
+        assert.deepEqual(mine[1]!.evidence, [{ from: 'target', text: 'you are 💩', at: T0 }]);
+        assert.equal(await m.ban(b, 60_000, T0 + 20), T0 + 60_020);
+        assert.equal((await m.checkSearch(b, `addr-${b}`, T0 + 30)).bannedUntil, T0 + 60_020);
+        assert.equal((await m.checkSearch('other', `addr-${b}`, T0 + 30)).bannedUntil, T0 + 60_020, 'the address of its case too');
+        assert.equal((await m.cases(10, T0 + 30)).find((c) => c.target.person === b)?.target.banned, true);
+        assert.equal(await m.unban(b, T0 + 40), true);
+        assert.equal(await m.unban(b, T0 + 41), false);
+        assert.equal((await m.checkSearch(b, `addr-${b}`, T0 + 50)).bannedUntil, 0);
+        assert.equal((await m.checkSearch('other', `addr-${b}`, T0 + 50)).bannedUntil, 0, 'the address ban went with it');
+        assert.equal(await m.dismiss(mine[0]!.id, T0 + 60), true);
+        assert.equal(await m.dismiss(mine[0]!.id, T0 + 60), false);
+        assert.ok(!(await m.cases(10, T0 + 70)).some((c) => c.target.person === b));
+      });
+
+      test('cases expire after the report TTL', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const m = e!.moderation;
+        const a = fresh();
+        await m.report(report(a, 'r1', 'a1'), policy, T0);
+        assert.ok((await m.cases(100, T0 + 1)).some((c) => c.target.person === a));
+        // The memory store sweeps on writes; a write after the TTL triggers it.
+        await m.report(report(fresh(), 'r1', 'a1'), policy, T0 + policy.reportTtlMs + 20_000);
+        assert.ok(!(await m.cases(100, T0 + policy.reportTtlMs + 20_000)).some((c) => c.target.person === a));
+      });
+
+      test('skips keep two persons apart both ways for skipMs', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const m = e!.moderation;
+        const a = fresh();
+        const b = fresh();
+        await m.skip(a, b, policy, T0);
+        assert.deepEqual((await m.checkSearch(a, 'x', T0 + 1)).avoid, [b]);
+        assert.deepEqual((await m.checkSearch(b, 'x', T0 + 1)).avoid, [a]);
+        assert.deepEqual((await m.checkSearch(a, 'x', T0 + policy.skipMs + 1)).avoid, []);
+      });
+
+      test('spam waves: the same text to a sixth partner is refused, once a case is opened', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const m = e!.moderation;
+        const spammer = fresh();
+        const ev = [{ from: 'target' as const, text: 'visit spam.example', at: T0 }];
+        for (let i = 1; i <= 5; i++) assert.equal(await m.spamCopy(spammer, 'sa', 'k1', `p${i}`, ev, policy, T0 + i), i, `partner ${i}`);
+        assert.equal(await m.spamCopy(spammer, 'sa', 'k1', 'p3', ev, policy, T0 + 7), 5, 'a partner who already got it');
+        assert.equal(await m.spamCopy(spammer, 'sa', 'k1', 'p6', ev, policy, T0 + 8), 0);
+        assert.equal(await m.spamCopy(spammer, 'sa', 'k1', 'p7', ev, policy, T0 + 9), 0);
+        assert.equal(await m.spamCopy(spammer, 'sa', 'k2', 'p7', ev, policy, T0 + 9), 1, 'another text');
+        assert.equal(await m.spamCopy(spammer, 'sa', 'k3', 'p2', ev, policy, T0 + 9, 'p1'), 2, 'an earlier partner is recorded first');
+        assert.equal(await m.spamCopy(spammer, 'sa', 'k3', 'p3', ev, policy, T0 + 9, 'p1'), 3, 'once');
+        const cases = (await m.cases(100, T0 + 10)).filter((c) => c.target.person === spammer);
+        assert.equal(cases.length, 1);
+        assert.deepEqual([cases[0]!.reason, cases[0]!.automatic, cases[0]!.reporters, cases[0]!.evidence], ['spam', true, 0, ev]);
+        assert.equal(await m.spamCopy(spammer, 'sa', 'k1', 'p8', ev, policy, T0 + policy.spamWindowMs + 10), 1, 'the window passed');
+      });
+
+      if (target.maxNodes >= 2) {
+        test('a ban made through one node holds on another', async (t) => {
+          const { engines: [e1, e2] } = await cluster(t, 2);
+          const bad = fresh();
+          for (let i = 1; i <= 3; i++) await e1!.moderation.report(report(bad, `r${i}`, `a${i}`), policy, T0);
+          assert.equal((await e2!.moderation.checkSearch(bad, `addr-${bad}`, T0 + 1)).bannedUntil, T0 + 1000);
+        });
+      }
+    });
+
     describe('relay (one node)', () => {
       test('sending to the own node delivers asynchronously, in order, every kind intact', async (t) => {
         const { engines: [e], recorders: [r] } = await cluster(t, 1);
         const events: RelayEvent[] = [
-          { kind: 'matched', to: 'u1', partner: 'u2', partnerNode: 'n2', common: ['a', 'é'] },
+          { kind: 'matched', to: 'u1', partner: 'u2', partnerNode: 'n2', common: ['a', 'é'], partnerPerson: 'p2', partnerAddress: 'x2' },
           { kind: 'msg', to: 'u1', from: 'u2', text: 'hello, 世界 👋 "quoted" \\ \n' },
           { kind: 'typing', to: 'u1', from: 'u2', on: true },
           { kind: 'typing', to: 'u1', from: 'u2', on: false },
-          { kind: 'report', to: 'u1', from: 'u2', reporter: 'h4sh' },
           { kind: 'ended', to: 'u1', from: 'u2', reason: 'skipped' },
         ];
         for (const ev of events) e!.relay.send(e!.nodeId, ev);

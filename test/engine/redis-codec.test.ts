@@ -5,14 +5,13 @@ import type { RelayEvent } from '../../src/engine/engine.js';
 
 test('every relay event kind survives encode/decode', () => {
   const events: RelayEvent[] = [
-    { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: [] },
-    { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: ['x', 'ü'] },
+    { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: [], partnerPerson: 'pb', partnerAddress: 'xb' },
+    { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: ['x', 'ü'], partnerPerson: 'pb', partnerAddress: '' },
     { kind: 'msg', to: 'a', from: 'b', text: '' },
     { kind: 'msg', to: 'a', from: 'b', text: 'line\n"q" \\ 😀 \u2028' },
     { kind: 'typing', to: 'a', from: 'b', on: true },
     { kind: 'typing', to: 'a', from: 'b', on: false },
     { kind: 'ended', to: 'a', from: 'b', reason: 'disconnected' },
-    { kind: 'report', to: 'a', from: 'b', reporter: 'r' },
   ];
   for (const e of events) assert.deepEqual(decodeRelayEvent(encodeRelayEvent(e)), e);
 });
@@ -26,8 +25,13 @@ test('undecodable messages give a stable code, never an exception', () => {
   assert.equal(decodeRelayEvent('[1,"typing","a","b","yes"]'), DecodeError.badShape);
   assert.equal(decodeRelayEvent('[1,"ended","a","b","bored"]'), DecodeError.badShape);
   assert.equal(decodeRelayEvent('[1,"matched","a","b","n",[1]]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"matched","a","b","n",[],"p"]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"matched","a","b","n",[],"p",7]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"report","a","b","r"]'), DecodeError.badKind, 'reports no longer travel between nodes');
+  // A `matched` from a node before persons existed: the partner's id stands for its person.
+  assert.deepEqual(decodeRelayEvent('[1,"matched","a","b","n",[]]'), { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: [], partnerPerson: 'b', partnerAddress: '' });
   // Random garbage, including truncations of valid messages.
-  const valid = encodeRelayEvent({ kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: ['x'] });
+  const valid = encodeRelayEvent({ kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: ['x'], partnerPerson: 'p', partnerAddress: 'x' });
   for (let i = 0; i < valid.length; i++) assert.equal(typeof decodeRelayEvent(valid.slice(0, i)), 'string');
   for (let i = 0; i < 2000; i++) {
     const s = Array.from({ length: i % 40 }, () => String.fromCharCode(32 + Math.floor(Math.random() * 95))).join('');

@@ -256,8 +256,12 @@ describe('limits and moderation', () => {
       assert.deepEqual(await bad.c.next(), { type: 'ended', reason: 'left' });
     }
     bad.c.send({ type: 'find' });
-    assert.equal((await bad.c.next()).code, 'banned');
+    await bad.c.expect('searching');
+    const banned = await bad.c.expect('error');
+    assert.equal(banned.code, 'banned');
+    assert.ok(typeof banned.until === 'number' && banned.until > Date.now() + 29 * 60_000, `until ${banned.until}`);
     bad.c.send({ type: 'next' });
+    await bad.c.expect('searching');
     assert.equal((await bad.c.next()).code, 'banned');
     // Nothing identifying was ever sent: no message carries an address.
     assert.ok(!JSON.stringify(bad.c.inbox.messages).includes('127.0.0'));

@@ -96,6 +96,7 @@ describe('hardening: chat and HTTP', () => {
     await reportFrom('2001:db8:aaaa:2::1');
     await reportFrom('2001:db8:aaaa:3::1');
     target.send({ type: 'find' });
+    await target.expect('searching');
     assert.equal((await target.expect('error')).code, 'banned');
     target.close();
   });
@@ -159,6 +160,7 @@ describe('hardening: chat and HTTP', () => {
       await target.expect('ended');
     }
     target.send({ type: 'find' });
+    await target.expect('searching');
     assert.equal((await target.expect('error')).code, 'banned');
     const people = [...s.chat.sessions()].flatMap((x) => [x.person, x.address]);
     assert.ok(people.length > 0);

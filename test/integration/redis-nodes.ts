@@ -167,7 +167,8 @@ export class Talker {
         this.commons.push(m.common as string[]);
         this.partner = undefined;
         this.#lastN = -1;
-        this.c.send({ type: 'msg', text: `${this.id}|?|0` });
+        // Different in every conversation: the same text to many partners would be a spam wave.
+        this.c.send({ type: 'msg', text: `${this.id}|?|0|${this.conv}` });
         return;
       case 'searching':
         return;
