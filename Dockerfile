@@ -23,7 +23,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/web ./dist/web
 USER node
-EXPOSE 8080
+# 8080: the public port (page, /ws, health). 9090: the internal port (/metrics and the moderator
+# API /admin/...) when STRANGERS_INTERNAL_PORT=9090, as deploy/ sets it; never publish it.
+# Secrets (STRANGERS_SECRET, the Redis URL with its password) come at run time, never in the image.
+EXPOSE 8080 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.STRANGERS_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM drains: matched users are told `shutdown`, connections close with 1001.

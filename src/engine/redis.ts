@@ -57,7 +57,10 @@ export interface RedisEngineOptions {
   deadlineMs?: number;
   /** Waiters examined per queue in one pairing (skips of avoided/dead waiters). @default 100 */
   scanLimit?: number;
-  /** `start()` fails if Redis is not reachable within this time. @default 5000 */
+  /**
+   * `start()` fails if Redis is not ready within this time; at once if it refuses the credentials,
+   * the ACL user's permissions or the TLS certificate (see {@link RedisStartError}). @default 5000
+   */
   startTimeoutMs?: number;
   /** A Redis command that has not answered in this time fails (the engine then reports unavailable). @default 2000 */
   commandTimeoutMs?: number;
@@ -114,6 +117,70 @@ const defaults = {
 } as const;
 
 const noLog: NonNullable<RedisEngineOptions['log']> = () => {};
+
+/** Why `start()` failed: a stable code, and a message naming the cause and the fix. */
+export type RedisStartErrorCode =
+  /** No connection within `startTimeoutMs` (down, wrong port, firewall, plain `redis://` to a TLS port). */
+  | 'redis_unreachable'
+  /** Redis refused the credentials (no password, a wrong one, an unknown or disabled ACL user). */
+  | 'redis_auth'
+  /** The ACL user lacks a command, key or channel the engine needs (NOPERM). */
+  | 'redis_permission'
+  /** `rediss://`: the server's certificate is not trusted, or does not name the host. */
+  | 'redis_tls';
+
+/**
+ * `start()` failed. Credentials, permissions and certificates are refused at once (retrying
+ * cannot cure them); anything else is retried until `startTimeoutMs`, then reported with the
+ * last error seen.
+ */
+export class RedisStartError extends Error {
+  readonly code: RedisStartErrorCode;
+  constructor(code: RedisStartErrorCode, message: string) {
+    super(message);
+    this.name = 'RedisStartError';
+    this.code = code;
+  }
+}
+
+/** Node's certificate verification failures (`err.code` of a refused TLS handshake). */
+const untrustedCertificate = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'INVALID_CA',
+]);
+
+/** The start error for a Redis error that retrying cannot cure, or undefined for any other. */
+function refusal(err: unknown, url: string): RedisStartError | undefined {
+  const msg = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const at = `Redis at ${redact(url)}`;
+  if (msg.startsWith('WRONGPASS') || msg.startsWith('NOAUTH')) {
+    return new RedisStartError('redis_auth', `${at} refused the credentials: ${msg} (give them in the URL: redis://USER:PASSWORD@HOST:PORT, or redis://:PASSWORD@HOST:PORT for the default user)`);
+  }
+  // A script's call refused by the ACL reads `NOPERM ...` from Redis 7.2 on, `ERR The user executing the script can't ...` before.
+  if (msg.startsWith('NOPERM') || msg.startsWith("ERR The user executing the script can't")) {
+    return new RedisStartError('redis_permission', `${at}: the Redis user lacks a permission the engine needs: ${msg} (docs/safety.md gives the ACL rule)`);
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new RedisStartError('redis_tls', `${at}: its TLS certificate does not name this host: ${msg}`);
+  }
+  if (typeof code === 'string' && untrustedCertificate.has(code)) {
+    const extra = process.env.NODE_EXTRA_CA_CERTS;
+    const hint = extra ? `NODE_EXTRA_CA_CERTS is ${extra}: is that the CA that signed Redis's certificate?` : 'for a private CA, start the node with NODE_EXTRA_CA_CERTS=/path/to/ca.pem';
+    return new RedisStartError('redis_tls', `${at}: its TLS certificate is not trusted: ${msg} (${code}; ${hint})`);
+  }
+  return undefined;
+}
 
 /** Hides a password in a Redis URL for logs and errors. */
 function redact(url: string): string {
@@ -275,10 +342,21 @@ export class RedisEngine implements Engine {
     sub.on('message', this.#onMessage);
 
     const up = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${redact(this.#url)} within ${this.#opts.startTimeoutMs} ms`)), this.#opts.startTimeoutMs);
+      const timer = setTimeout(() => {
+        this.#onStartRefused = undefined;
+        const last = this.#lastError === undefined ? 'no error reported: the connection or its TLS handshake never completed' : `last error: ${this.#lastError}`;
+        reject(new RedisStartError('redis_unreachable', `cannot reach Redis at ${redact(this.#url)} within ${this.#opts.startTimeoutMs} ms (${last})`));
+      }, this.#opts.startTimeoutMs);
       this.#onFirstReady = () => {
         clearTimeout(timer);
+        this.#onStartRefused = undefined;
         resolve();
+      };
+      this.#onStartRefused = (err) => {
+        clearTimeout(timer);
+        this.#onStartRefused = undefined;
+        this.#onFirstReady = undefined;
+        reject(err);
       };
     });
     cmd.connect().catch(() => {}); // failures arrive as 'error' events and are retried
@@ -484,9 +562,23 @@ export class RedisEngine implements Engine {
   // ---- connection state ----
 
   #onFirstReady: (() => void) | undefined;
+  /** Set while start() waits: fails it at once on an error retrying cannot cure. */
+  #onStartRefused: ((err: RedisStartError) => void) | undefined;
+  /** The last Redis error seen while starting, for start()'s timeout message. */
+  #lastError: string | undefined;
+
+  /** While starting: remembers the error, and fails start() at once if retrying cannot cure it. */
+  #startError(err: unknown): void {
+    if (this.#onStartRefused === undefined) return;
+    const code = (err as { code?: unknown } | null)?.code;
+    this.#lastError = `${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` (${code})` : ''}`;
+    const refused = refusal(err, this.#url);
+    if (refused !== undefined) this.#onStartRefused(refused);
+  }
 
   readonly #onRedisError = (err: Error): void => {
     this.#stats.redisErrors++;
+    this.#startError(err);
     if (this.#loggedOutage) return; // ioredis repeats the error on every retry: log once per outage
     this.#loggedOutage = true;
     this.#log('warn', 'redis engine: Redis error', { error: err.message });
@@ -571,6 +663,7 @@ export class RedisEngine implements Engine {
       if (!this.#closed) this.#onHeartbeat(res);
     } catch (err) {
       this.#stats.redisErrors++;
+      this.#startError(err); // e.g. NOPERM: an ACL without a command the scripts call
       if (!this.#loggedOutage) this.#log('warn', 'redis engine: heartbeat failed', { error: String(err) });
     } finally {
       this.#heartbeatRunning = false;

@@ -28,29 +28,50 @@ export function haveRedisServer(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** How to start a test redis-server beyond the defaults (free port on 127.0.0.1, no persistence). */
+export interface RedisServerOptions {
+  /** More command-line settings, e.g. `['--requirepass', 'pw']` or `['--user', 'name', 'on', '>pw', ...]`. */
+  args?: readonly string[];
+  /**
+   * TLS only: the free port becomes `--tls-port` and the plain port is closed (`--port 0`); the
+   * URL is `rediss://`. `args` must then give `--tls-cert-file`, `--tls-key-file` and
+   * `--tls-ca-cert-file`.
+   */
+  tls?: boolean;
+}
+
 /** A redis-server process of our own, which a test may stop and start again on the same port. */
 export class RedisServer {
   readonly port: number;
+  /** `redis://127.0.0.1:PORT` (`rediss://` with TLS), without credentials. */
   readonly url: string;
   #proc: ChildProcess | undefined;
   readonly #dir = mkdtempSync(join(tmpdir(), 'strangers-redis-'));
+  readonly #args: string[];
 
-  private constructor(port: number) {
+  private constructor(port: number, options: RedisServerOptions) {
     this.port = port;
-    this.url = `redis://127.0.0.1:${port}`;
+    this.url = `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
+    const ports = options.tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)];
+    this.#args = [...ports, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir, ...(options.args ?? [])];
   }
 
   /** Starts a redis-server on a free port (no persistence) and waits until it accepts connections. */
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
-    await server.restart();
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options);
+    try {
+      await server.restart();
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
     return server;
   }
 
   /** (Re)starts the server on the same port. */
   async restart(): Promise<void> {
     if (this.#proc !== undefined) throw new Error('redis-server already running');
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('redis-server', this.#args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#proc = proc;
     await new Promise<void>((resolve, reject) => {
       let out = '';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { EngineUnavailableError } from '../../src/engine/engine.js';
-import { createRedisEngine, type RedisEngine } from '../../src/engine/redis.js';
+import { createRedisEngine, type RedisEngine, type RedisStartError } from '../../src/engine/redis.js';
 import { Recorder, eventually, waiter } from '../contract/engine-contract.js';
 import { RedisServer, freePort, haveRedisServer, skipUnlessCI } from '../contract/redis-server.js';
 
@@ -107,7 +107,51 @@ test('undecodable messages on a node channel are counted, not delivered, not fat
 test('start() fails with one clear error when Redis is unreachable', async () => {
   const port = await freePort();
   const e = createRedisEngine(`redis://:secret@127.0.0.1:${port}`, { startTimeoutMs: 500 });
-  await assert.rejects(e.start(new Recorder()), (err: Error) => /cannot reach Redis/.test(err.message) && !err.message.includes('secret'));
+  await assert.rejects(e.start(new Recorder()), (err: RedisStartError) => {
+    assert.equal(err.code, 'redis_unreachable');
+    assert.match(err.message, /^cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ within 500 ms \(last error: .*ECONNREFUSED/);
+    assert.ok(!err.message.includes('secret'));
+    return true;
+  });
+});
+
+test('start() fails at once, naming the cause, when Redis refuses the credentials', opts, async (t) => {
+  const redis = await RedisServer.start({ args: ['--requirepass', 'right-password'] });
+  t.after(() => redis.stop());
+  for (const credentials of ['', ':wrong-password@', 'nobody:right-password@']) {
+    const e = createRedisEngine(redis.url.replace('://', `://${credentials}`), { startTimeoutMs: 10_000 });
+    const started = Date.now();
+    await assert.rejects(e.start(new Recorder()), (err: RedisStartError) => {
+      assert.equal(err.code, 'redis_auth', err.message);
+      assert.match(err.message, /refused the credentials: (NOAUTH|WRONGPASS)/);
+      assert.ok(!err.message.includes('password@'), 'no password in the message');
+      return true;
+    });
+    assert.ok(Date.now() - started < 5000, `refused at once, not after the 10 s start timeout (${credentials})`);
+    assert.equal(e.ready(), false);
+  }
+  // The right password: ready (the failures above came from the credentials, not the server).
+  const e = createRedisEngine(redis.url.replace('://', '://:right-password@'), { keyPrefix: prefix(), heartbeatMs, deadlineMs });
+  engines.push(e);
+  await e.start(new Recorder());
+  assert.equal(e.ready(), true);
+});
+
+test('an ACL user without a command the scripts call: start() fails at once with redis_permission', opts, async (t) => {
+  // Everything on the engine's keys and channels but TIME, which the heartbeat script calls.
+  const redis = await RedisServer.start({ args: ['--user', 'limited', 'on', '>pw', '~*', '&*', '+@all', '-time'] });
+  t.after(() => redis.stop());
+  const e = createRedisEngine(redis.url.replace('://', '://limited:pw@'), { startTimeoutMs: 10_000, keyPrefix: prefix() });
+  const started = Date.now();
+  await assert.rejects(e.start(new Recorder()), (err: RedisStartError) => err.code === 'redis_permission' && /(NOPERM|can't run this command).*script/.test(err.message) && /docs\/safety\.md/.test(err.message));
+  assert.ok(Date.now() - started < 5000, 'refused at once');
+});
+
+test('rediss:// to a plain Redis port: start() fails after its timeout, saying the TLS handshake never completed', opts, async (t) => {
+  const redis = await RedisServer.start();
+  t.after(() => redis.stop());
+  const e = createRedisEngine(redis.url.replace('redis://', 'rediss://'), { startTimeoutMs: 500 });
+  await assert.rejects(e.start(new Recorder()), (err: RedisStartError) => err.code === 'redis_unreachable' && /within 500 ms \((no error reported: the connection or its TLS handshake never completed|last error: .+)\)$/.test(err.message));
 });
 
 test('a key prefix without a hash tag is refused (scripts must stay valid on Redis Cluster)', () => {

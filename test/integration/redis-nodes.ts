@@ -17,6 +17,17 @@ export function withDb(url: string, db: number): string {
   return u.toString();
 }
 
+/** A node that exited before it listened: its exit code and everything it printed. */
+export class NodeExitedError extends Error {
+  constructor(
+    readonly code: number | null,
+    readonly lines: readonly string[],
+  ) {
+    super(`node exited with ${code}: ${lines.join('\n')}`);
+    this.name = 'NodeExitedError';
+  }
+}
+
 /** One server process. */
 export class Node {
   readonly base: string;
@@ -31,15 +42,22 @@ export class Node {
     this.#exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  /** Starts `strangers serve` on a free port and waits for its start line. */
-  static async start(redis: string, extra: string[] = []): Promise<Node> {
+  /**
+   * Starts `strangers serve` on a free port and waits for its start line; rejects with a
+   * {@link NodeExitedError} if it exits first. `env` adds to (or, with undefined, removes from)
+   * the test's environment.
+   */
+  static async start(redis: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Node> {
     const port = await freePort();
     const args = [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', redis, '--max-per-ip', '0', '--rate-limit', '0', '--log-level', 'info', ...extra];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_SECRET: TEST_SECRET } });
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_SECRET: TEST_SECRET, ...env } });
     const node = new Node(proc, port);
     await new Promise<void>((resolve, reject) => {
       let buf = '';
-      const timer = setTimeout(() => reject(new Error(`node did not start: ${node.lines.join('\n')}`)), 15_000);
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL'); // never leave a half-started server behind
+        reject(new Error(`node did not start: ${node.lines.join('\n')}`));
+      }, 15_000);
       const onData = (d: Buffer): void => {
         buf += d.toString();
         let i;
@@ -59,7 +77,7 @@ export class Node {
       proc.stderr!.on('data', (d: Buffer) => node.lines.push(d.toString()));
       proc.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`node exited with ${code}: ${node.lines.join('\n')}`));
+        reject(new NodeExitedError(code, node.lines));
       });
     });
     return node;
