@@ -57,6 +57,8 @@ export const settings: readonly Setting[] = [
   { flag: 'secret', kind: 'secret', def: '', help: 'secret shared by every node of a cluster, at least 32 characters (default: random per process; required with --redis). Prefer the variable' },
   { flag: 'internal-port', kind: 'int', def: '', min: 0, max: 65535, help: 'serve /metrics (and moderation) only on this port, not on the public one' },
   { flag: 'internal-host', kind: 'string', def: serverConfigDefaults.internalHost, help: 'address of the internal port' },
+  { flag: 'admin-token', kind: 'secret', def: '', help: 'bearer token of the moderator API and console at /admin, at least 32 characters (unset: /admin is 404). Prefer the variable' },
+  { flag: 'report-ttl', kind: 'duration', def: '7d', max: 366 * 86_400_000, help: 'how long a report and its evidence are kept after the last report (e.g. 7d, 12h)' },
   { flag: 'redis', kind: 'url', def: '', help: 'redis:// or rediss:// URL: share matchmaking between processes (default: in memory)' },
   { flag: 'workers', kind: 'workers', def: '1', min: 1, max: 256, help: 'server processes on one port, or auto (one per core); more than 1 needs --redis' },
   { flag: 'log-level', kind: 'level', def: 'info', help: `log level (${LOG_LEVELS.join(', ')})` },
@@ -88,13 +90,14 @@ function fail(source: string, raw: string, expected: string): never {
   throw new ConfigError(`invalid ${source} '${raw}': expected ${expected}`);
 }
 
-/** Parses a duration: `5` or `5s` (seconds), `500ms`, `2m`. Returns ms. */
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses a duration: `5` or `5s` (seconds), `500ms`, `2m`, `12h`, `7d` (at most a year). Returns ms. */
 export function parseDuration(raw: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(raw);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(raw);
   if (m === null) return undefined;
-  const n = Number(m[1]);
-  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
-  return Number.isFinite(ms) && ms <= 86_400_000 ? Math.round(ms) : undefined;
+  const ms = Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!;
+  return Number.isFinite(ms) && ms <= 366 * 86_400_000 ? Math.round(ms) : undefined;
 }
 
 function convert(s: Setting, raw: string, source: string): unknown {
@@ -114,7 +117,8 @@ function convert(s: Setting, raw: string, source: string): unknown {
     }
     case 'duration': {
       const ms = parseDuration(raw);
-      if (ms === undefined) fail(source, raw, 'a duration like 5s or 500ms');
+      // Timers overflow past 24.8 days: durations are at most a day unless a setting says more.
+      if (ms === undefined || ms > (s.max ?? 86_400_000)) fail(source, raw, `a duration like 5s, 500ms, 2m, 12h or 7d, at most ${(s.max ?? 86_400_000) / 3_600_000}h`);
       return ms;
     }
     case 'list':
@@ -209,6 +213,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     secret,
     internalPort: v['internal-port'] as number | undefined,
     internalHost: v['internal-host'] as string,
+    adminToken: v['admin-token'] as string | undefined,
     maxConnections: v['max-connections'] as number,
     heartbeatMs: v.heartbeat as number,
     drainTimeoutMs: v['drain-timeout'] as number,
@@ -221,6 +226,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       rateBurst: v['rate-burst'] as number,
       maxMessageChars: v['max-message-chars'] as number,
       interestWaitMs: v['interest-wait'] as number,
+      reportTtlMs: v['report-ttl'] as number,
     },
   };
   return { help: false, config };

@@ -15,6 +15,7 @@ import { createEngine } from '../engine/index.js';
 import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from './log.js';
+import { createAdminRoutes } from './admin-routes.js';
 import { createMetrics } from './metrics.js';
 import { securityHeaders, serveStatic } from './static.js';
 
@@ -49,6 +50,11 @@ export interface ServerConfig {
   internalPort?: number | undefined;
   /** Address of the internal port. @default '127.0.0.1' */
   internalHost?: string;
+  /**
+   * Bearer token of the moderator API and console (`/admin`), at least 32 characters. Unset: every
+   * `/admin` path is 404. Served on the internal port when there is one.
+   */
+  adminToken?: string | undefined;
   /** Open WebSocket connections in total; over it the upgrade gets 503. 0: no limit. @default 10000 */
   maxConnections?: number;
   /**
@@ -103,6 +109,8 @@ export class StrangersServer {
   readonly #ipv6Prefix: number;
   /** Allowed foreign origins; null: any. */
   readonly #origins: ReadonlySet<string> | null;
+  /** The moderator API, when an admin token is set. */
+  readonly #admin: ((req: IncomingMessage, res: ServerResponse, path: string) => boolean) | undefined;
   #open = 0;
   #draining = false;
   /** WebSocket protocol errors by code, for /metrics. */
@@ -118,6 +126,7 @@ export class StrangersServer {
     const chatOptions = this.chat.options;
     this.#addressSalt = addressSalt(config.secret ?? randomBytes(32).toString('base64url'));
     this.#ipv6Prefix = config.ipv6Prefix ?? serverConfigDefaults.ipv6Prefix;
+    this.#admin = config.adminToken === undefined ? undefined : createAdminRoutes({ token: config.adminToken, store: engine.moderation, log });
     const origins = config.origins ?? [];
     this.#origins = origins.includes('*') ? null : new Set(origins);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#route(req, res, config.internalPort === undefined);
@@ -217,9 +226,10 @@ export class StrangersServer {
     }
   }
 
-  /** The internal port: metrics and health only. */
+  /** The internal port: metrics, health and the moderator API. */
   #routeInternal(req: IncomingMessage, res: ServerResponse): void {
     const path = pathOf(req);
+    if (this.#admin?.(req, res, path) === true) return;
     const get = req.method === 'GET' || req.method === 'HEAD';
     switch (path) {
       case '/metrics':
@@ -235,6 +245,8 @@ export class StrangersServer {
 
   #route(req: IncomingMessage, res: ServerResponse, publicMetrics: boolean): void {
     const path = pathOf(req);
+    // Without an internal port the moderator API is on the public one (publicMetrics says which).
+    if (publicMetrics && this.#admin?.(req, res, path) === true) return;
     const get = req.method === 'GET' || req.method === 'HEAD';
     switch (path) {
       case '/healthz':
