@@ -23,7 +23,7 @@ export interface MetricsSources {
 function mirror(counter: Counter<string>, labels: Record<string, string>, seen: Map<string, number>, total: number): void {
   const key = JSON.stringify(labels);
   const delta = total - (seen.get(key) ?? 0);
-  if (delta > 0) counter.inc(labels, delta);
+  counter.inc(labels, Math.max(0, delta)); // 0 too: every known label is exported from the start
   seen.set(key, total);
 }
 
@@ -125,6 +125,44 @@ export function createMetrics(sources: MetricsSources): Registry {
     registers: [registry],
     collect() {
       for (const [code, n] of Object.entries(chat.stats.errors)) if (n > 0) mirror(this, { code }, seen, n);
+    },
+  });
+  const moderation = chat.moderation;
+  new Counter({
+    name: 'strangers_reports_total',
+    help: 'Reports users made on this node, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, n] of Object.entries(moderation.stats.reports)) mirror(this, { reason }, seen, n);
+    },
+  });
+  new Counter({
+    name: 'strangers_bans_total',
+    help: 'Bans that reports made on this node caused.',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, seen, moderation.stats.bans);
+    },
+  });
+  new Gauge({
+    name: 'strangers_bans_in_force',
+    help: 'Persons banned right now, cluster-wide (from the engine; -1 when it cannot be read).',
+    registers: [registry],
+    async collect() {
+      try {
+        this.set(await engine.moderation.bansInForce(Date.now()));
+      } catch {
+        this.set(-1);
+      }
+    },
+  });
+  new Counter({
+    name: 'strangers_spam_dropped_total',
+    help: 'Copies of a spam wave dropped on this node (the sender is not told).',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, seen, moderation.stats.spamDropped);
     },
   });
   return registry;

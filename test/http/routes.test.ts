@@ -89,6 +89,8 @@ test('/metrics: Prometheus text with connections, matches, messages, refusals an
   await b.expect('msg');
   a.send({ type: 'msg', text: 'x'.repeat(3000) });
   assert.equal((await a.expect('error')).code, 'too_long');
+  b.send({ type: 'report', reason: 'spam' });
+  await b.expect('reported');
   // A refused upgrade (wrong path) and a protocol error (an unmasked frame from a raw socket).
   await assert.rejects(connect(`${base.replace('http', 'ws')}/elsewhere`, { handler: { message() {}, close() {} } }));
   await new Promise<void>((resolve) => {
@@ -116,6 +118,11 @@ test('/metrics: Prometheus text with connections, matches, messages, refusals an
   assert.equal(value('strangers_ws_protocol_errors_total{code="unmasked_frame"}'), 1);
   assert.equal(value('strangers_upgrades_total{result="accepted"}'), 3);
   assert.equal(value('strangers_engine_ready'), 1);
+  assert.equal(value('strangers_reports_total{reason="spam"}'), 1);
+  assert.equal(value('strangers_reports_total{reason="minor"}'), 0);
+  assert.equal(value('strangers_bans_total'), 0);
+  assert.equal(value('strangers_bans_in_force'), 0);
+  assert.equal(value('strangers_spam_dropped_total'), 0);
   assert.ok(value('strangers_process_resident_memory_bytes') > 0);
   a.close();
   b.close();
