@@ -24,6 +24,7 @@ import type {
   RelayEvent,
   Waiter,
 } from './engine.js';
+import { MemoryGateStore } from './memory-gate.js';
 
 /** Two waiters may be paired: not the same user, and neither avoids the other. */
 function allowed(a: Waiter, b: Waiter): boolean {
@@ -129,6 +130,8 @@ export class MemoryHub {
   /** Started engines by node id. */
   readonly nodes = new Map<string, MemoryEngine>();
   readonly reports = new Map<string, NodeCounts>();
+  /** The session gate's marks and counters, shared like everything else of the cluster. */
+  readonly gate = new MemoryGateStore();
 }
 
 export interface MemoryEngineOptions {
@@ -144,6 +147,7 @@ export class MemoryEngine implements Engine {
   readonly queue: MatchQueue;
   readonly relay: Relay;
   readonly presence: Presence;
+  readonly gate: MemoryGateStore;
   readonly #hub: MemoryHub;
   #listener: EngineListener | undefined;
   /** Inbound relay events, delivered in order by one scheduled flush (no closure per event). */
@@ -158,6 +162,7 @@ export class MemoryEngine implements Engine {
     this.#hub = options.hub ?? new MemoryHub();
     this.nodeId = options.nodeId ?? randomUUID();
     const hub = this.#hub;
+    this.gate = hub.gate;
     const self = this;
     this.queue = {
       pairOrEnqueue: (waiter, now) => Promise.resolve(hub.queue.pair(waiter, now)),

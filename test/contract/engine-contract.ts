@@ -11,6 +11,7 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mulberry32 } from '../support/rng.js';
 import type { Engine, EngineListener, Match, NodeCounts, RelayEvent, Waiter } from '../../src/engine/engine.js';
+import { gateStoreContract } from './gate-contract.js';
 
 /** How the suite creates engines of one implementation. */
 export interface ContractTarget {
@@ -285,6 +286,8 @@ export function runEngineContract(name: string, target: ContractTarget): void {
         await storm(engines, 300);
       });
     });
+
+    gateStoreContract(cluster, target.maxNodes);
 
     const multi = target.maxNodes >= 2 ? {} : { skip: `${name} runs a single node` };
     describe('several nodes sharing one store', multi, () => {
