@@ -26,7 +26,7 @@ export class ConfigError extends Error {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
-type Kind = 'flag' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level' | 'secret';
+type Kind = 'flag' | 'switch' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level' | 'secret';
 
 interface Setting {
   readonly flag: string;
@@ -53,8 +53,12 @@ export const settings: readonly Setting[] = [
   { flag: 'interest-wait', kind: 'duration', def: `${defaultChatOptions.interestWaitMs / 1000}s`, help: 'wait for a shared interest, then pair with anyone (e.g. 5s, 500ms)' },
   { flag: 'heartbeat', kind: 'duration', def: `${serverConfigDefaults.heartbeatMs / 1000}s`, help: 'ping interval; a peer silent for two is disconnected (0: off)' },
   { flag: 'drain-timeout', kind: 'duration', def: `${serverConfigDefaults.drainTimeoutMs / 1000}s`, help: 'longest graceful shutdown on SIGTERM/SIGINT' },
+  { flag: 'gate', kind: 'switch', def: 'on', help: 'proof-of-work session gate: on (a WebSocket needs a session, else 401) or off (tests, benchmarks, private use)' },
+  { flag: 'pow-cost', kind: 'int', def: String(serverConfigDefaults.powCost), min: 1, max: 10_000_000, help: 'PBKDF2 iterations per attempt of a challenge (4096 attempts expected; raised up to 16x for busy addresses)' },
+  { flag: 'session-ttl', kind: 'duration', def: '24h', max: 30 * 86_400_000, help: 'how long a session lasts (e.g. 24h, 90m)' },
+  { flag: 'max-per-person', kind: 'int', def: String(serverConfigDefaults.maxPerPerson), min: 0, max: 1_000_000, help: 'connections one session may hold on a node, else 429 (0: no limit)' },
   { flag: 'trust-proxy', kind: 'flag', def: 'false', help: 'take the client address from X-Forwarded-For (last hop): set behind a reverse proxy' },
-  { flag: 'secret', kind: 'secret', def: '', help: 'secret shared by every node of a cluster, at least 32 characters (default: random per process; required with --redis). Prefer the variable' },
+  { flag: 'secret', kind: 'secret', def: '', help: 'secret shared by every node of a cluster, at least 32 characters: sessions and address keys derive from it (default: random per process, so sessions end with the process; required with --redis). Prefer the variable' },
   { flag: 'internal-port', kind: 'int', def: '', min: 0, max: 65535, help: 'serve /metrics (and moderation) only on this port, not on the public one' },
   { flag: 'internal-host', kind: 'string', def: serverConfigDefaults.internalHost, help: 'address of the internal port' },
   { flag: 'redis', kind: 'url', def: '', help: 'redis:// or rediss:// URL: share matchmaking between processes (default: in memory)' },
@@ -69,7 +73,7 @@ export function envName(flag: string): string {
 
 export function helpText(): string {
   const rows = settings.map((s) => {
-    const left = `  --${s.flag}${s.kind === 'flag' ? '' : ` ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind.toUpperCase()}`}`;
+    const left = `  --${s.flag}${s.kind === 'flag' ? '' : ` ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind === 'switch' ? 'on|off' : s.kind.toUpperCase()}`}`;
     const def = s.def === '' ? '' : ` [default: ${s.def}]`;
     return `${left.padEnd(30)} ${s.help}${def}\n${''.padEnd(31)} env ${envName(s.flag)}`;
   });
@@ -88,13 +92,13 @@ function fail(source: string, raw: string, expected: string): never {
   throw new ConfigError(`invalid ${source} '${raw}': expected ${expected}`);
 }
 
-/** Parses a duration: `5` or `5s` (seconds), `500ms`, `2m`. Returns ms. */
-export function parseDuration(raw: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(raw);
+/** Parses a duration: `5` or `5s` (seconds), `500ms`, `2m`, `24h`. Returns ms, at most `maxMs`. */
+export function parseDuration(raw: string, maxMs = 86_400_000): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw);
   if (m === null) return undefined;
   const n = Number(m[1]);
-  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
-  return Number.isFinite(ms) && ms <= 86_400_000 ? Math.round(ms) : undefined;
+  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : m[2] === 'h' ? n * 3_600_000 : n * 1000;
+  return Number.isFinite(ms) && ms <= maxMs ? Math.round(ms) : undefined;
 }
 
 function convert(s: Setting, raw: string, source: string): unknown {
@@ -113,7 +117,7 @@ function convert(s: Setting, raw: string, source: string): unknown {
       return n;
     }
     case 'duration': {
-      const ms = parseDuration(raw);
+      const ms = parseDuration(raw, s.max);
       if (ms === undefined) fail(source, raw, 'a duration like 5s or 500ms');
       return ms;
     }
@@ -149,6 +153,12 @@ function convert(s: Setting, raw: string, source: string): unknown {
     case 'level':
       if (!(LOG_LEVELS as readonly string[]).includes(raw)) fail(source, raw, `one of ${LOG_LEVELS.join(', ')}`);
       return raw as LogLevel;
+    case 'switch': {
+      const value = raw.trim().toLowerCase();
+      if (value === 'on') return true;
+      if (value === 'off') return false;
+      return fail(source, raw, 'on or off');
+    }
     case 'flag': {
       const value = raw.trim().toLowerCase();
       if (['1', 'true', 'yes', 'on'].includes(value)) return true;
@@ -210,6 +220,10 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     internalPort: v['internal-port'] as number | undefined,
     internalHost: v['internal-host'] as string,
     maxConnections: v['max-connections'] as number,
+    gate: v.gate as boolean,
+    powCost: v['pow-cost'] as number,
+    sessionTtlMs: v['session-ttl'] as number,
+    maxPerPerson: v['max-per-person'] as number,
     heartbeatMs: v.heartbeat as number,
     drainTimeoutMs: v['drain-timeout'] as number,
     trustProxy: v['trust-proxy'] as boolean,

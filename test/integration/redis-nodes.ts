@@ -31,10 +31,11 @@ export class Node {
     this.#exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  /** Starts `strangers serve` on a free port and waits for its start line. */
+  /** Starts `strangers serve` on a free port and waits for its start line (the session gate off unless `extra` sets `--gate`). */
   static async start(redis: string, extra: string[] = []): Promise<Node> {
     const port = await freePort();
-    const args = [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', redis, '--max-per-ip', '0', '--rate-limit', '0', '--log-level', 'info', ...extra];
+    const gate = extra.includes('--gate') ? [] : ['--gate', 'off'];
+    const args = [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', redis, '--max-per-ip', '0', '--rate-limit', '0', '--log-level', 'info', ...gate, ...extra];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_SECRET: TEST_SECRET } });
     const node = new Node(proc, port);
     await new Promise<void>((resolve, reject) => {
