@@ -80,7 +80,8 @@ export function helpText(): string {
   return [
     'usage: strangers serve [options]',
     '',
-    'Runs the chat server: the web client at /, WebSocket at /ws, GET /healthz, /readyz, /stats.',
+    'Runs the chat server: the web client at /, WebSocket at /ws, GET /healthz, /readyz, /stats;',
+    'sessions (on by default, see --gate): GET /session/challenge, POST /session, GET /session.',
     '',
     'options (each also from its environment variable; a flag wins):',
     ...rows,
