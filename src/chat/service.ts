@@ -247,8 +247,11 @@ export class ChatService {
 
   #report(s: Session, now: number): void {
     if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
-    if (s.partner !== undefined) this.#recordReport(s.partner, s.person, now);
-    else this.engine.relay.send(s.partnerNode, { kind: 'report', to: s.partnerId, from: s.id, reporter: s.person });
+    // Reporters count by address key, as the relay event says: sessions (persons) are cheap to
+    // multiply from one address, addresses are not. Two tabs of one person never count.
+    if (s.partner !== undefined) {
+      if (s.partner.person !== s.person) this.#recordReport(s.partner, s.address, now);
+    } else this.engine.relay.send(s.partnerNode, { kind: 'report', to: s.partnerId, from: s.id, reporter: s.address });
     s.peer.send(ServerMessage.reported);
   }
 

@@ -221,19 +221,30 @@ test('a small bot farm from one address is slowed down: cost and measured time p
   );
   const costs = fetched.map((c) => c.parameters.cost).sort((a, b) => a - b);
   const [first, last] = [fetched.find((c) => c.parameters.cost === costs[0])!, fetched.find((c) => c.parameters.cost === costs[costs.length - 1])!];
-  const timed = async (c: Challenge): Promise<{ ms: number; attempts: number; perAttemptUs: number; payload: string }> => {
+  const solved = async (c: Challenge): Promise<{ ms: number; payload: string }> => {
     const t0 = performance.now();
     const solution = await solveChallenge({ challenge: c, deriveKey });
-    const ms = performance.now() - t0;
     assert.ok(solution);
-    return { ms, attempts: solution.counter + 1, perAttemptUs: (ms * 1000) / (solution.counter + 1), payload: btoa(JSON.stringify({ challenge: c, solution })) };
+    return { ms: performance.now() - t0, payload: btoa(JSON.stringify({ challenge: c, solution })) };
   };
-  const a = await timed(first);
-  const b = await timed(last);
-  t.diagnostic(`farm: cost ${first.parameters.cost} -> ${last.parameters.cost}; per attempt ${a.perAttemptUs.toFixed(0)} -> ${b.perAttemptUs.toFixed(0)} us; expected per session ${((a.perAttemptUs * 4096) / 1000).toFixed(0)} -> ${((b.perAttemptUs * 4096) / 1000).toFixed(0)} ms`);
+  const a = await solved(first);
+  const b = await solved(last);
+  // The time of one attempt (what the expected 4096 attempts multiply), measured interleaved
+  // and keeping the best of three rounds, so that other load on the machine does not decide it.
+  const perAttemptUs = [Infinity, Infinity];
+  const salt = new Uint8Array(16);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, c] of [first, last].entries()) {
+      const t0 = performance.now();
+      for (let n = 0; n < 100; n++) await deriveKey(c.parameters, salt, new Uint8Array([n, 1, 2, 3]));
+      perAttemptUs[i] = Math.min(perAttemptUs[i]!, ((performance.now() - t0) * 1000) / 100);
+    }
+  }
+  const [u1, u2] = perAttemptUs as [number, number];
+  t.diagnostic(`farm: cost ${first.parameters.cost} -> ${last.parameters.cost}; per attempt ${u1.toFixed(0)} -> ${u2.toFixed(0)} us; expected per session ${((u1 * 4096) / 1000).toFixed(0)} -> ${((u2 * 4096) / 1000).toFixed(0)} ms (these two solves: ${a.ms.toFixed(0)}, ${b.ms.toFixed(0)} ms)`);
   assert.equal(first.parameters.cost, 50);
   assert.equal(last.parameters.cost, 16 * 50, 'the 50th request of the minute pays 16x');
-  assert.ok(b.perAttemptUs > 2.5 * a.perAttemptUs, `each attempt costs more: ${a.perAttemptUs} -> ${b.perAttemptUs} us`);
+  assert.ok(u2 > 2.5 * u1, `each attempt costs more: ${u1} -> ${u2} us`);
   // Both solutions are good (once).
   assert.equal((await post(s.url, JSON.stringify({ altcha: a.payload }), farm)).status, 200);
   assert.equal((await post(s.url, JSON.stringify({ altcha: b.payload }), farm)).status, 200);
@@ -319,4 +330,34 @@ test('strangers bench against a gated server: one clear line on 401; --session T
   const { token } = await newSession(s.url, '127.0.0.1');
   const ok = await cli(['bench', 'idle', '--url', url, '--session', token, '--connections', '2', '--duration', '0.2', '--quiet', '--workers', '1']);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+});
+
+test('reports count by address, not by session: three sessions of one address are one reporter', async () => {
+  const s = await gated({ chat: { rateLimit: 0, interestWaitMs: 60_000 }, maxPerPerson: 0 });
+  const target = await Client.open(s.url, undefined, undefined, `?session=${(await newSession(s.url, '198.51.100.7')).token}`);
+  await target.expect('welcome');
+  const reportFrom = async (ip: string): Promise<void> => {
+    const { token } = await newSession(s.url, ip);
+    const r = await Client.open(s.url, from(ip), undefined, `?session=${token}`);
+    await r.expect('welcome');
+    target.send({ type: 'find' });
+    await target.expect('searching');
+    r.send({ type: 'find' });
+    await r.expect('searching');
+    await target.expect('matched');
+    await r.expect('matched');
+    r.send({ type: 'report' });
+    await r.expect('reported');
+    r.send({ type: 'leave' });
+    await target.expect('ended');
+    r.close();
+  };
+  for (let i = 0; i < 3; i++) await reportFrom('203.0.113.50');
+  target.send({ type: 'find' });
+  assert.deepEqual(await target.next(), { type: 'searching' }, 'not banned: one reporter');
+  target.send({ type: 'leave' });
+  await reportFrom('203.0.113.51');
+  await reportFrom('203.0.113.52');
+  target.send({ type: 'find' });
+  assert.equal((await target.expect('error')).code, 'banned');
 });
