@@ -61,7 +61,7 @@ try {
       const nodes = [];
       for (const port of ports) {
         nodes.push(
-          await startServer(`node ${port}`, [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', `redis://127.0.0.1:${redisPort}`, '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0'], { env: { STRANGERS_SECRET: 'bench-cluster-secret-of-32-characters' } }),
+          await startServer(`node ${port}`, [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', `redis://127.0.0.1:${redisPort}`, '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--gate', 'off'], { env: { STRANGERS_SECRET: 'bench-cluster-secret-of-32-characters' } }),
         );
       }
       await sleep(1500); // both nodes heartbeating

@@ -34,7 +34,7 @@ const SCENARIOS = {
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : Object.keys(SCENARIOS);
 
 const SERVERS = {
-  strangers: (port) => [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0'],
+  strangers: (port) => [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--gate', 'off'],
   ws: (port) => [here('./reference-server.mjs'), '--port', String(port)],
 };
 
@@ -142,7 +142,7 @@ async function maxUsers() {
   const wanted = quick ? 8000 : Number(args[args.indexOf('--max-users') + 1]) || 44000;
   let redis;
   let mode = 'one process';
-  const serverArgs = ['serve', '--host', '127.0.0.1', '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--log-level', 'warn'];
+  const serverArgs = ['serve', '--host', '127.0.0.1', '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--gate', 'off', '--log-level', 'warn'];
   if (!args.includes('--single')) {
     const rport = await freePort();
     redis = spawn('redis-server', ['--port', String(rport), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

@@ -7,6 +7,7 @@
  */
 import { Connection, LinkState, endpoint } from './connection.js';
 import { EndReason, Limits, normalizeInterest, type ClientMessage, type ServerMessage } from './protocol.js';
+import { SessionKeeper } from './session.js';
 
 /** The conversation's state. */
 const ChatState = {
@@ -55,6 +56,12 @@ const ErrorText: Record<string, string> = {
   banned: "Several people reported you, so you can't start new chats for a while.",
   engine_unavailable: 'Matchmaking is unavailable at the moment. Try again in a little while.',
   shutting_down: 'The server is restarting. You will be reconnected in a moment.',
+};
+
+/** Why the server refused a session (POST /session, docs/protocol.md), in words. */
+const SessionRefusedText: Record<string, string> = {
+  banned: "Several people reported you, so you can't start new chats for a while.",
+  rate_limited: 'Too many new visits from your network just now. Trying again in a moment…',
 };
 
 /** Errors after which a search simply resumes (after a pause, or on the next connection). */
@@ -168,7 +175,21 @@ const baseTitle = document.title;
 /** A touch screen: no Esc key to advertise. */
 const coarse = matchMedia('(hover: none) and (pointer: coarse)');
 
-const conn = new Connection(endpoint(), { message: onServerMessage, state: onLinkState });
+/** Getting a session is taking long: the link status says so. */
+let checkingBrowser = false;
+const sessions = new SessionKeeper({
+  slow(on) {
+    checkingBrowser = on;
+    renderLink();
+  },
+  refused(code) {
+    const text = SessionRefusedText[code];
+    if (text === undefined) return; // anything else is retried quietly, like a lost connection
+    if (state === ChatState.idle) showLandingError(text);
+    else toast(text);
+  },
+});
+const conn = new Connection(endpoint(), { message: onServerMessage, state: onLinkState, prepare: (closedBeforeOpen) => sessions.prepare(closedBeforeOpen) });
 
 // ---- interests ---------------------------------------------------------------------------------
 
@@ -575,8 +596,14 @@ function onLinkState(link: LinkState, info: { retryAt: number; code: number; att
     ui.banner.hidden = false;
   }
   ui.app.dataset.link = link;
-  ui.linkText.textContent = link === LinkState.open ? 'Connected' : link === LinkState.waiting ? 'Offline' : 'Connecting…';
+  renderLink();
   render();
+}
+
+function renderLink(): void {
+  const link = conn.state;
+  ui.linkText.textContent =
+    link === LinkState.open ? 'Connected' : link === LinkState.waiting ? 'Offline' : checkingBrowser ? 'Checking your browser…' : 'Connecting…';
 }
 
 // ---- people online -----------------------------------------------------------------------------

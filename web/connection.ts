@@ -19,6 +19,11 @@ export interface ConnectionEvents {
   message(msg: ServerMessage): void;
   /** `retryAt` is a time in ms (Date.now()) when state is `waiting`, else 0. `code` is the close code. */
   state(state: LinkState, info: { retryAt: number; code: number; attempt: number }): void;
+  /**
+   * Runs before every attempt (getting a session). `closedBeforeOpen`: the previous attempt
+   * ended before its socket opened. Resolve true to connect now, false to wait and retry.
+   */
+  prepare?(closedBeforeOpen: boolean): Promise<boolean>;
 }
 
 /** Backoff schedule. */
@@ -41,6 +46,10 @@ export class Connection {
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #state: LinkState = LinkState.connecting;
+  /** `prepare` is running for the current attempt. */
+  #preparing = false;
+  /** The last socket opened before it closed (true before the first attempt). */
+  #lastOpened = true;
 
   constructor(url: string, events: ConnectionEvents) {
     this.#url = url;
@@ -59,9 +68,22 @@ export class Connection {
 
   /** Opens the socket (first call) or does nothing when one is already open or opening. */
   connect(): void {
-    if (this.#ws !== null) return;
+    if (this.#ws !== null || this.#preparing) return;
     clearTimeout(this.#timer);
     this.#setState(LinkState.connecting, 0, 0);
+    const prepare = this.#events.prepare;
+    if (prepare === undefined) return this.#open();
+    this.#preparing = true;
+    prepare(!this.#lastOpened)
+      .catch(() => false)
+      .then((go) => {
+        this.#preparing = false;
+        if (go) this.#open();
+        else this.#scheduleRetry(1006);
+      });
+  }
+
+  #open(): void {
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.#url);
@@ -70,7 +92,9 @@ export class Connection {
       return;
     }
     this.#ws = ws;
+    this.#lastOpened = false;
     ws.addEventListener('open', () => {
+      this.#lastOpened = true;
       this.#attempt = 0;
       this.#setState(LinkState.open, 0, 0);
     });

@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { runBench, type BenchOptions } from '../bench/coordinator.js';
 import { Scenario } from '../bench/ipc.js';
+import { connect, type ConnectionHandler } from '../ws/index.js';
 import { formatProgress, formatSummary, renderHtml } from '../bench/report.js';
 
 const HELP = `usage: strangers bench <idle|chat|churn|flood> --url ws://HOST:PORT/ws [options]
@@ -34,6 +35,9 @@ options:
   --concurrency N       handshakes in flight per worker (default 64)
   --connect-timeout MS  handshake + welcome timeout per connection (default 10000)
   --grace MS            longest wait for in-flight messages at the end (default 5000)
+  --session TOKEN       a session token (POST /session) for a server that runs its session gate:
+                        sent as ?session=TOKEN by every connection (default: none, for a server
+                        started with --gate off)
   --server-pid PID      sample this server process's CPU and RSS (repeatable, or PID,PID)
   --json FILE           write the full result as JSON
   --html FILE           write a self-contained HTML report
@@ -41,8 +45,9 @@ options:
   -h, --help            this help
 
 Exit status: 0 when the server behaved (no lost or misdelivered message, no unexpected close,
-no connection failure), 1 when it did not, 2 on a bad command line. Ctrl-C stops early with a
-partial report. On loopback, worker N binds source address 127.0.0.(N+2).`;
+no connection failure), 1 when it did not (or refused the first connection: a server that requires
+a session answers 401), 2 on a bad command line. Ctrl-C stops early with a partial report. On
+loopback, worker N binds source address 127.0.0.(N+2).`;
 
 class UsageError extends Error {}
 
@@ -77,6 +82,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
   let json: string | undefined;
   let html: string | undefined;
   let quiet = false;
+  let session: string | undefined;
   for (let i = 0; i < rest.length; i++) {
     const flag = rest[i];
     const [name, inline] = flag.startsWith('--') && flag.includes('=') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag, undefined];
@@ -119,11 +125,21 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
       case '--html': html = value(); break;
       case '--quiet': quiet = true; break;
       case '--cross-pairs': o.crossPairs = true; break;
+      case '--session': {
+        session = value();
+        if (!/^[A-Za-z0-9._~-]+$/.test(session)) throw new UsageError('--session needs a token as POST /session returned it');
+        break;
+      }
       default: throw new UsageError(`unknown option '${flag}'`);
     }
   }
   if (o.url === undefined) throw new UsageError('--url is required (e.g. --url ws://127.0.0.1:8080/ws)');
   if (serverPids.length > 0) o.serverPids = serverPids;
+  if (session !== undefined) {
+    const withSession = (u: string): string => `${u}${u.includes('?') ? '&' : '?'}session=${session}`;
+    o.url = withSession(o.url as string);
+    for (let i = 0; i < moreUrls.length; i++) moreUrls[i] = withSession(moreUrls[i]!);
+  }
   if (moreUrls.length > 0) o.moreUrls = moreUrls;
   return { options: o as unknown as BenchArgs['options'], json, html, quiet };
 }
@@ -143,6 +159,11 @@ export async function main(argv: string[]): Promise<number> {
   if (args === 'help') {
     console.log(HELP);
     return 0;
+  }
+  const refused = await probe(args.options.url);
+  if (refused !== undefined) {
+    console.error(`strangers bench: ${refused}`);
+    return 1;
   }
   const controller = new AbortController();
   let interrupts = 0;
@@ -164,4 +185,27 @@ export async function main(argv: string[]): Promise<number> {
   if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2) + '\n');
   if (args.html) writeFileSync(args.html, renderHtml(result));
   return result.ok ? 0 : 1;
+}
+
+const quietHandler: ConnectionHandler<unknown> = { message() {}, close() {} };
+
+/**
+ * One connection before the run, so that a server that refuses everyone for a reason the user
+ * can fix is reported in one line rather than as thousands of failed connections. Returns that
+ * line, or undefined to go on (other failures are the run's to report).
+ */
+async function probe(url: string): Promise<string | undefined> {
+  try {
+    const conn = await connect(url, { handler: quietHandler, timeoutMs: 5000 });
+    conn.close(1000);
+    return undefined;
+  } catch (err) {
+    const status = (err as { status?: unknown }).status;
+    if (status === 401) {
+      return /[?&]session=/.test(url)
+        ? 'the server refused the session (401): it is invalid, expired, or from a server with another secret; get a new one with POST /session'
+        : 'the server requires a session (401): run it with --gate off, or pass --session TOKEN';
+    }
+    return undefined;
+  }
 }

@@ -26,7 +26,7 @@ export class ConfigError extends Error {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
-type Kind = 'flag' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level' | 'secret';
+type Kind = 'flag' | 'switch' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level' | 'secret';
 
 interface Setting {
   readonly flag: string;
@@ -53,8 +53,12 @@ export const settings: readonly Setting[] = [
   { flag: 'interest-wait', kind: 'duration', def: `${defaultChatOptions.interestWaitMs / 1000}s`, help: 'wait for a shared interest, then pair with anyone (e.g. 5s, 500ms)' },
   { flag: 'heartbeat', kind: 'duration', def: `${serverConfigDefaults.heartbeatMs / 1000}s`, help: 'ping interval; a peer silent for two is disconnected (0: off)' },
   { flag: 'drain-timeout', kind: 'duration', def: `${serverConfigDefaults.drainTimeoutMs / 1000}s`, help: 'longest graceful shutdown on SIGTERM/SIGINT' },
+  { flag: 'gate', kind: 'switch', def: 'on', help: 'proof-of-work session gate: on (a WebSocket needs a session, else 401) or off (tests, benchmarks, private use)' },
+  { flag: 'pow-cost', kind: 'int', def: String(serverConfigDefaults.powCost), min: 1, max: 10_000_000, help: 'PBKDF2 iterations per attempt of a challenge (4096 attempts expected; raised up to 16x for busy addresses)' },
+  { flag: 'session-ttl', kind: 'duration', def: '24h', max: 30 * 86_400_000, help: 'how long a session lasts (e.g. 24h, 90m)' },
+  { flag: 'max-per-person', kind: 'int', def: String(serverConfigDefaults.maxPerPerson), min: 0, max: 1_000_000, help: 'connections one session may hold on a node, else 429 (0: no limit)' },
   { flag: 'trust-proxy', kind: 'flag', def: 'false', help: 'take the client address from X-Forwarded-For (last hop): set behind a reverse proxy' },
-  { flag: 'secret', kind: 'secret', def: '', help: 'secret shared by every node of a cluster, at least 32 characters (default: random per process; required with --redis). Prefer the variable' },
+  { flag: 'secret', kind: 'secret', def: '', help: 'secret shared by every node of a cluster, at least 32 characters: sessions and address keys derive from it (default: random per process, so sessions end with the process; required with --redis). Prefer the variable' },
   { flag: 'internal-port', kind: 'int', def: '', min: 0, max: 65535, help: 'serve /metrics (and moderation) only on this port, not on the public one' },
   { flag: 'internal-host', kind: 'string', def: serverConfigDefaults.internalHost, help: 'address of the internal port' },
   { flag: 'admin-token', kind: 'secret', def: '', help: 'bearer token of the moderator API and console at /admin, at least 32 characters (unset: /admin is 404). Prefer the variable' },
@@ -71,14 +75,15 @@ export function envName(flag: string): string {
 
 export function helpText(): string {
   const rows = settings.map((s) => {
-    const left = `  --${s.flag}${s.kind === 'flag' ? '' : ` ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind.toUpperCase()}`}`;
+    const left = `  --${s.flag}${s.kind === 'flag' ? '' : ` ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind === 'switch' ? 'on|off' : s.kind.toUpperCase()}`}`;
     const def = s.def === '' ? '' : ` [default: ${s.def}]`;
     return `${left.padEnd(30)} ${s.help}${def}\n${''.padEnd(31)} env ${envName(s.flag)}`;
   });
   return [
     'usage: strangers serve [options]',
     '',
-    'Runs the chat server: the web client at /, WebSocket at /ws, GET /healthz, /readyz, /stats.',
+    'Runs the chat server: the web client at /, WebSocket at /ws, GET /healthz, /readyz, /stats;',
+    'sessions (on by default, see --gate): GET /session/challenge, POST /session, GET /session.',
     '',
     'options (each also from its environment variable; a flag wins):',
     ...rows,
@@ -153,6 +158,12 @@ function convert(s: Setting, raw: string, source: string): unknown {
     case 'level':
       if (!(LOG_LEVELS as readonly string[]).includes(raw)) fail(source, raw, `one of ${LOG_LEVELS.join(', ')}`);
       return raw as LogLevel;
+    case 'switch': {
+      const value = raw.trim().toLowerCase();
+      if (value === 'on') return true;
+      if (value === 'off') return false;
+      return fail(source, raw, 'on or off');
+    }
     case 'flag': {
       const value = raw.trim().toLowerCase();
       if (['1', 'true', 'yes', 'on'].includes(value)) return true;
@@ -215,6 +226,10 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     internalHost: v['internal-host'] as string,
     adminToken: v['admin-token'] as string | undefined,
     maxConnections: v['max-connections'] as number,
+    gate: v.gate as boolean,
+    powCost: v['pow-cost'] as number,
+    sessionTtlMs: v['session-ttl'] as number,
+    maxPerPerson: v['max-per-person'] as number,
     heartbeatMs: v.heartbeat as number,
     drainTimeoutMs: v['drain-timeout'] as number,
     trustProxy: v['trust-proxy'] as boolean,

@@ -123,6 +123,27 @@ export interface Presence {
   counts(): NodeCounts;
 }
 
+/**
+ * Short-lived marks and counters for the session gate (src/session): solutions used once, and
+ * requests per address key per window. Keys are opaque strings the caller builds (ids and keyed
+ * hashes, never addresses).
+ *
+ * Contract:
+ * - `claimOnce(key, ttlMs)` is atomic across the cluster: among all calls with one key while its
+ *   mark lives (`ttlMs` from the first successful call), at most one resolves true. A store that
+ *   is full may resolve false (it fails closed: never true twice).
+ * - `hit(key, windowMs)` counts one event and resolves with the count of the current window, this
+ *   event included. Windows are fixed: one starts at the first hit and lasts `windowMs`; the next
+ *   hit after it starts a new one at 1. Counts are never higher than the truth; a full memory
+ *   store may forget its oldest counters (lower).
+ * - Every mark and counter expires (`ttlMs`, `windowMs`): the store never grows without bound.
+ * - Rejects with {@link EngineUnavailableError} when the backing store is unreachable.
+ */
+export interface GateStore {
+  claimOnce(key: string, ttlMs: number): Promise<boolean>;
+  hit(key: string, windowMs: number): Promise<number>;
+}
+
 /** What the engine tells the chat. */
 export interface EngineListener {
   /** A relay event for a user on this node arrived. */
@@ -140,6 +161,8 @@ export interface Engine {
   readonly relay: Relay;
   readonly presence: Presence;
   readonly moderation: ModerationStore;
+  /** Marks and counters of the session gate. */
+  readonly gate: GateStore;
   /** True while the engine can match and relay (the memory engine always can). */
   ready(): boolean;
   start(listener: EngineListener): Promise<void>;
@@ -208,7 +231,7 @@ export interface ReportCase {
   readonly reporters: number;
   readonly automatic: boolean;
   readonly target: { readonly person: string; readonly banned: boolean };
-  /** The evidence of the latest report (or the copies of a spam wave), oldest first. */
+  /** The evidence of its reports and spam-wave copies, oldest first, the newest 40 lines at most. */
   readonly evidence: readonly EvidenceLine[];
 }
 

@@ -26,6 +26,7 @@ import type {
   RelayEvent,
   Waiter,
 } from './engine.js';
+import { MemoryGateStore } from './memory-gate.js';
 
 /** Two waiters may be paired: not the same user, and neither avoids the other's person. */
 function allowed(a: Waiter, b: Waiter): boolean {
@@ -132,6 +133,8 @@ export class MemoryHub {
   /** Started engines by node id. */
   readonly nodes = new Map<string, MemoryEngine>();
   readonly reports = new Map<string, NodeCounts>();
+  /** The session gate's marks and counters, shared like everything else of the cluster. */
+  readonly gate = new MemoryGateStore();
 }
 
 export interface MemoryEngineOptions {
@@ -148,6 +151,7 @@ export class MemoryEngine implements Engine {
   readonly relay: Relay;
   readonly presence: Presence;
   readonly moderation: ModerationStore;
+  readonly gate: MemoryGateStore;
   readonly #hub: MemoryHub;
   #listener: EngineListener | undefined;
   /** Inbound relay events, delivered in order by one scheduled flush (no closure per event). */
@@ -162,6 +166,7 @@ export class MemoryEngine implements Engine {
     this.#hub = options.hub ?? new MemoryHub();
     this.nodeId = options.nodeId ?? randomUUID();
     const hub = this.#hub;
+    this.gate = hub.gate;
     const self = this;
     this.moderation = hub.moderation;
     this.queue = {

@@ -25,6 +25,9 @@ interface Ban {
   address: string;
 }
 
+/** Lines of evidence a case keeps at most (the newest). */
+export const EVIDENCE_MAX = 40;
+
 /** Sweeps run at most this often (ms); each costs O(records). */
 const SWEEP_EVERY_MS = 10_000;
 
@@ -58,7 +61,7 @@ export class MemoryModerationStore implements ModerationStore {
     c.reason = r.reason;
     c.automatic = false;
     c.address = r.targetAddress;
-    c.evidence = r.evidence;
+    c.evidence = mergeEvidence(c.evidence, r.evidence);
     for (const [k, t] of c.persons) if (now - t >= policy.windowMs) c.persons.delete(k);
     for (const [k, t] of c.addresses) if (now - t >= policy.windowMs) c.addresses.delete(k);
     if (c.persons.has(r.reporter) || c.addresses.has(r.reporterAddress)) return Promise.resolve(0);
@@ -158,7 +161,7 @@ export class MemoryModerationStore implements ModerationStore {
       if (c === undefined) c = this.#open(person, address, 'spam', true, policy);
       c.at = now;
       c.reason = 'spam';
-      c.evidence = evidence;
+      c.evidence = mergeEvidence(c.evidence, evidence);
       c.address = address;
     }
     return Promise.resolve(0);
@@ -220,4 +223,13 @@ export class MemoryModerationStore implements ModerationStore {
     }
     for (const [person, until] of this.#waves) if (until <= now) this.#waves.delete(person);
   }
+}
+
+/** A case's evidence: earlier lines, then new ones not already there, the newest {@link EVIDENCE_MAX} kept. */
+export function mergeEvidence(old: readonly EvidenceLine[], add: readonly EvidenceLine[]): EvidenceLine[] {
+  const key = (l: EvidenceLine): string => `${l.from}\0${l.at}\0${l.text}`;
+  const seen = new Set(old.map(key));
+  const out = [...old];
+  for (const l of add) if (!seen.has(key(l))) out.push(l);
+  return out.slice(-EVIDENCE_MAX);
 }

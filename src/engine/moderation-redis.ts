@@ -20,12 +20,29 @@
 import { randomUUID } from 'node:crypto';
 import type { EvidenceLine, ModerationPolicy, ModerationStore, Report, ReportCase, ReportReason, SearchCheck } from './engine.js';
 import { ReportReason as Reasons } from './engine.js';
+import { EVIDENCE_MAX } from './moderation-memory.js';
 import { script, type LuaScript } from './redis-scripts.js';
 
 /** Runs a script (EVALSHA with the engine's fallback); throws EngineUnavailableError when Redis is not there. */
 export type RunScript = (script: LuaScript, keys: string[], args: string[]) => Promise<unknown>;
 
-const SET_BAN = `
+/** Lua helpers shared by the scripts that open cases or set bans. */
+const COMMON = `
+local function mergeEvidence(old, new)
+  local out, seen = {}, {}
+  for _, list in ipairs({ old and cjson.decode(old) or {}, cjson.decode(new) }) do
+    for _, l in ipairs(list) do
+      local k = tostring(l.from) .. '\\0' .. tostring(l.at) .. '\\0' .. tostring(l.text)
+      if not seen[k] then
+        seen[k] = true
+        out[#out + 1] = l
+      end
+    end
+  end
+  while #out > ${EVIDENCE_MAX} do table.remove(out, 1) end
+  if #out == 0 then return '[]' end
+  return cjson.encode(out)
+end
 local function setBan(P, person, addr, untl, dur)
   local bk = P .. ':m:ban:' .. person
   redis.call('HSET', bk, 'until', untl, 'addr', addr)
@@ -50,13 +67,13 @@ end
 `;
 
 /** ARGV: P, now, target, taddr, reporter, raddr, reason, evidence, threshold, window, banMs, maxBanMs, offenceMs, ttl, newId. */
-const reportScript = script('moderation.report', `${SET_BAN}
+const reportScript = script('moderation.report', `${COMMON}
 local P, now = ARGV[1], tonumber(ARGV[2])
 local target, taddr, rep, raddr = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local threshold, window, banMs, maxBan, offMs, ttl = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
 if target == rep then return 0 end
 local ck = openCase(P, target, ARGV[15], 0)
-redis.call('HSET', ck, 'at', now, 'reason', ARGV[7], 'auto', 0, 'addr', taddr, 'ev', ARGV[8])
+redis.call('HSET', ck, 'at', now, 'reason', ARGV[7], 'auto', 0, 'addr', taddr, 'ev', mergeEvidence(redis.call('HGET', ck, 'ev'), ARGV[8]))
 redis.call('PEXPIRE', ck, ttl)
 redis.call('ZADD', P .. ':m:cases', now, target)
 local rp, ra = P .. ':m:rp:' .. target, P .. ':m:ra:' .. target
@@ -107,7 +124,7 @@ return 1
 `);
 
 /** ARGV: P, now, person, ms. */
-const banScript = script('moderation.ban', `${SET_BAN}
+const banScript = script('moderation.ban', `${COMMON}
 local P, now, person, ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local addr = redis.call('HGET', P .. ':m:case:' .. person, 'addr') or redis.call('HGET', P .. ':m:ban:' .. person, 'addr') or ''
 setBan(P, person, addr, now + ms, ms)
@@ -166,17 +183,7 @@ return 1
 `);
 
 /** ARGV: P, now, person, addr, textKey, partner, evidence, limit, window, ttl, newId, earlier. Returns the partners reached, or 0 (drop). */
-const spamScript = script('moderation.spam', `
-local function openCase(P, person, newId, auto)
-  local ck = P .. ':m:case:' .. person
-  local id = redis.call('HGET', ck, 'id')
-  if not id then
-    id = newId
-    redis.call('HSET', ck, 'id', id, 'n', 0, 'auto', auto)
-    redis.call('HSET', P .. ':m:cid', id, person)
-  end
-  return ck
-end
+const spamScript = script('moderation.spam', `${COMMON}
 local P, now, person, addr, partner = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[6]
 local limit, window, ttl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local k = P .. ':m:spam:' .. person .. ':' .. ARGV[5]
@@ -189,7 +196,7 @@ if redis.call('ZSCORE', k, partner) or redis.call('ZCARD', k) < limit then
 end
 if redis.call('SET', P .. ':m:wave:' .. person, '1', 'NX', 'PX', window) then
   local ck = openCase(P, person, ARGV[11], 1)
-  redis.call('HSET', ck, 'at', now, 'reason', 'spam', 'addr', addr, 'ev', ARGV[7])
+  redis.call('HSET', ck, 'at', now, 'reason', 'spam', 'addr', addr, 'ev', mergeEvidence(redis.call('HGET', ck, 'ev'), ARGV[7]))
   redis.call('PEXPIRE', ck, ttl)
   redis.call('ZADD', P .. ':m:cases', now, person)
 end

@@ -31,6 +31,7 @@ import {
   matchedEvent,
 } from './engine.js';
 import { RedisModerationStore } from './moderation-redis.js';
+import { RedisGateStore } from './redis-gate.js';
 import { decodeRelayMessage, encodeRelayBatch, encodeRelayEvent } from './redis-codec.js';
 import {
   decodeWaiter,
@@ -105,6 +106,8 @@ export interface RedisEngineStats {
   reenqueued: number;
   /** Redis errors seen (connection or command). */
   redisErrors: number;
+  /** Session gate scripts run (one per claim or counted request, see redis-gate.ts). */
+  gateScripts: number;
 }
 
 const defaults = {
@@ -200,6 +203,7 @@ export class RedisEngine implements Engine {
   readonly relay: Relay;
   readonly presence: Presence;
   readonly moderation: ModerationStore;
+  readonly gate: RedisGateStore;
 
   readonly #url: string;
   readonly #keys: RedisKeys;
@@ -222,6 +226,7 @@ export class RedisEngine implements Engine {
     fenced: 0,
     reenqueued: 0,
     redisErrors: 0,
+    gateScripts: 0,
   };
 
   #cmd: Redis | undefined;
@@ -297,6 +302,15 @@ export class RedisEngine implements Engine {
         chatting: this.#own.chatting + this.#others.chatting,
       }),
     };
+    this.gate = new RedisGateStore(this.#keys.prefix, async (script, keys, args) => {
+      if (!this.#ready) throw new EngineUnavailableError();
+      this.#stats.gateScripts++;
+      try {
+        return await this.#eval(script, keys, args);
+      } catch (err) {
+        throw this.#unavailable(err);
+      }
+    });
   }
 
   /** A snapshot of the counters. */

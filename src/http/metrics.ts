@@ -8,6 +8,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ChatService } from '../chat/index.js';
 import type { Engine } from '../engine/engine.js';
+import type { SessionGate } from '../session/index.js';
 import type { WebSocketServer } from '../ws/index.js';
 
 /** What the metrics read, owned by the server. */
@@ -17,11 +18,14 @@ export interface MetricsSources {
   readonly engine: Engine;
   /** WebSocket protocol errors by stable code (bad frames, too big, slow consumer...). */
   readonly protocolErrors: ReadonlyMap<string, number>;
+  /** The session gate, when it is on. */
+  readonly gate?: SessionGate | undefined;
 }
 
 /** A counter that follows a running total kept elsewhere. */
 function mirror(counter: Counter<string>, labels: Record<string, string>, seen: Map<string, number>, total: number): void {
-  const key = JSON.stringify(labels);
+  // Keyed by metric and labels: several counters have no labels at all.
+  const key = `${(counter as unknown as { name: string }).name}${JSON.stringify(labels)}`;
   const delta = total - (seen.get(key) ?? 0);
   counter.inc(labels, Math.max(0, delta)); // 0 too: every known label is exported from the start
   seen.set(key, total);
@@ -165,5 +169,41 @@ export function createMetrics(sources: MetricsSources): Registry {
       mirror(this, {}, seen, moderation.stats.spamDropped);
     },
   });
+  const gate = sources.gate;
+  if (gate !== undefined) {
+    new Counter({
+      name: 'strangers_sessions_issued_total',
+      help: 'Sessions issued by POST /session on this node.',
+      registers: [registry],
+      collect() {
+        mirror(this, {}, seen, gate.stats.issued);
+      },
+    });
+    new Counter({
+      name: 'strangers_session_challenges_total',
+      help: 'Proof-of-work challenges handed out by GET /session/challenge on this node.',
+      registers: [registry],
+      collect() {
+        mirror(this, {}, seen, gate.stats.challenges);
+      },
+    });
+    new Counter({
+      name: 'strangers_session_challenges_failed_total',
+      help: 'Requests to /session and /session/challenge refused, by error code (invalid_solution, replayed, rate_limited...).',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        for (const [reason, n] of Object.entries(gate.stats.failed)) if (n > 0) mirror(this, { reason }, seen, n);
+      },
+    });
+    new Counter({
+      name: 'strangers_upgrades_unauthorized_total',
+      help: 'WebSocket upgrades refused with 401: no session, or a forged, altered or expired one.',
+      registers: [registry],
+      collect() {
+        mirror(this, {}, seen, gate.stats.unauthorized);
+      },
+    });
+  }
   return registry;
 }

@@ -12,11 +12,13 @@ import type { Duplex } from 'node:stream';
 import { ChatService, addressKey, addressSalt, maxFrameBytes, defaultChatOptions, type ChatOptions, type Session } from '../chat/index.js';
 import type { Engine } from '../engine/engine.js';
 import { createEngine } from '../engine/index.js';
+import { SessionGate, gateDefaults } from '../session/index.js';
 import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from './log.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createMetrics } from './metrics.js';
+import { routeSession, sessionToken, type SessionRouteContext } from './session-routes.js';
 import { securityHeaders, serveStatic } from './static.js';
 
 /** Everything `strangers serve` can set; see src/cli/config.ts for flags and defaults. */
@@ -58,6 +60,20 @@ export interface ServerConfig {
   /** Open WebSocket connections in total; over it the upgrade gets 503. 0: no limit. @default 10000 */
   maxConnections?: number;
   /**
+   * The proof-of-work session gate (src/session): a WebSocket upgrade needs a valid session
+   * (cookie or `?session=`), else 401. Off: no session is needed, and a person is their address
+   * key (tests, benchmarks, private deployments). @default true
+   */
+  gate?: boolean;
+  /** PBKDF2 iterations per attempt of a challenge at the base difficulty (4096 attempts expected). @default 500 */
+  powCost?: number;
+  /** How long a session lasts. @default 86400000 (24 h) */
+  sessionTtlMs?: number;
+  /** Open connections one session may hold on this node; over it the upgrade gets 429. 0: no limit. @default 3 */
+  maxPerPerson?: number;
+  /** Refuse new sessions to an address key. @default a ban of that address in the engine's moderation store */
+  isBanned?: (address: string) => Promise<boolean>;
+  /**
    * Behind a reverse proxy: the client's address is the last entry of `X-Forwarded-For` (the
    * one our proxy wrote), for the per-IP limit and moderation. Never set it without a proxy
    * that sets the header: clients could pick their own address. @default false
@@ -86,11 +102,19 @@ export const serverConfigDefaults = {
   ipv6Prefix: 64,
   internalHost: '127.0.0.1',
   maxConnections: 10_000,
+  gate: true,
+  powCost: gateDefaults.powCost,
+  sessionTtlMs: gateDefaults.sessionTtlMs,
+  maxPerPerson: 3,
   heartbeatMs: 30_000,
   drainTimeoutMs: 10_000,
 } as const;
 
 type Conn = WebSocketConnection<Session>;
+
+/** Where admission leaves the person of a verified session for the `open` handler. */
+const kPerson = Symbol('strangers.person');
+type PersonRequest = IncomingMessage & { [kPerson]?: string };
 
 /** A running (or ready to run) Strangers server. */
 export class StrangersServer {
@@ -102,9 +126,14 @@ export class StrangersServer {
   readonly engine: Engine;
   readonly log: Logger;
   readonly secure: boolean;
+  /** The session gate; undefined when it is off. */
+  readonly gate: SessionGate | undefined;
   readonly #config: ServerConfig;
   /** Open connections per address key (identity.ts: no addresses kept). */
   readonly #perAddress = new Map<string, number>();
+  /** Open connections per person (gate on only). */
+  readonly #perPerson = new Map<string, number>();
+  readonly #sessionContext: SessionRouteContext;
   readonly #addressSalt: Buffer;
   readonly #ipv6Prefix: number;
   /** Allowed foreign origins; null: any. */
@@ -124,7 +153,25 @@ export class StrangersServer {
     this.log = log;
     this.chat = new ChatService(engine, config.chat ?? {}, log);
     const chatOptions = this.chat.options;
-    this.#addressSalt = addressSalt(config.secret ?? randomBytes(32).toString('base64url'));
+    const secret = config.secret ?? randomBytes(32).toString('base64url');
+    this.#addressSalt = addressSalt(secret);
+    this.gate =
+      config.gate === false
+        ? undefined
+        : new SessionGate({
+            secret,
+            store: engine.gate,
+            powCost: config.powCost,
+            sessionTtlMs: config.sessionTtlMs,
+            // An address banned after reports gets no new session while the ban lasts.
+            isBanned: config.isBanned ?? (async (address) => (await engine.moderation.checkSearch('', address, Date.now())).bannedUntil > 0),
+          });
+    this.#sessionContext = {
+      gate: this.gate,
+      addressKey: (req) => this.#addressKey(req),
+      isSecure: (req) => this.#isSecure(req),
+      onError: (err) => this.log.error({ err }, 'session route failed'),
+    };
     this.#ipv6Prefix = config.ipv6Prefix ?? serverConfigDefaults.ipv6Prefix;
     this.#admin = config.adminToken === undefined ? undefined : createAdminRoutes({ token: config.adminToken, store: engine.moderation, log });
     const origins = config.origins ?? [];
@@ -144,6 +191,8 @@ export class StrangersServer {
     }
     const maxPerIp = config.maxPerIp ?? serverConfigDefaults.maxPerIp;
     const maxConnections = config.maxConnections ?? serverConfigDefaults.maxConnections;
+    const maxPerPerson = config.maxPerPerson ?? serverConfigDefaults.maxPerPerson;
+    const gate = this.gate;
     this.wss = new WebSocketServer<Session>({
       handler: this.#handler,
       path: '/ws',
@@ -154,6 +203,15 @@ export class StrangersServer {
         if (!this.#originAllowed(req)) return 403;
         if (maxConnections > 0 && this.#open >= maxConnections) return 503;
         if (maxPerIp > 0 && (this.#perAddress.get(this.#addressKey(req)) ?? 0) >= maxPerIp) return 429;
+        if (gate === undefined) return undefined;
+        // Once per upgrade, never per message: one HMAC, no lookup.
+        const claims = gate.verify(sessionToken(req));
+        if (typeof claims === 'string') {
+          gate.stats.unauthorized++;
+          return 401;
+        }
+        if (maxPerPerson > 0 && (this.#perPerson.get(claims.person) ?? 0) >= maxPerPerson) return 429;
+        (req as PersonRequest)[kPerson] = claims.person;
         return undefined;
       },
     });
@@ -165,9 +223,12 @@ export class StrangersServer {
     open: (conn: Conn, req: IncomingMessage) => {
       this.#open++;
       const address = this.#addressKey(req);
-      const session = this.chat.connect(conn, address);
+      // With the gate on, admission verified the session and left its person here.
+      const person = (req as PersonRequest)[kPerson];
+      const session = this.chat.connect(conn, address, person);
       conn.data = session;
       this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+      if (person !== undefined) this.#perPerson.set(person, (this.#perPerson.get(person) ?? 0) + 1);
     },
     message: (conn: Conn, data: Buffer, isBinary: boolean) => {
       if (conn.data !== undefined) this.chat.receive(conn.data, data, isBinary);
@@ -179,6 +240,11 @@ export class StrangersServer {
       const n = (this.#perAddress.get(session.address) ?? 1) - 1;
       if (n <= 0) this.#perAddress.delete(session.address);
       else this.#perAddress.set(session.address, n);
+      if (this.gate !== undefined) {
+        const p = (this.#perPerson.get(session.person) ?? 1) - 1;
+        if (p <= 0) this.#perPerson.delete(session.person);
+        else this.#perPerson.set(session.person, p);
+      }
       this.chat.disconnect(session);
     },
     error: (_conn: Conn, err: Error) => {
@@ -201,6 +267,14 @@ export class StrangersServer {
       if (last !== '') return last;
     }
     return req.socket.remoteAddress ?? '';
+  }
+
+  /** Whether the client reached us over TLS: directly, or (with `trustProxy`) at our proxy. */
+  #isSecure(req: IncomingMessage): boolean {
+    if (this.secure) return true;
+    if (this.#config.trustProxy !== true) return false;
+    const proto = req.headers['x-forwarded-proto'];
+    return typeof proto === 'string' && proto.slice(proto.lastIndexOf(',') + 1).trim().toLowerCase() === 'https';
   }
 
   /** The key of the client's address (IPv6 grouped by prefix); the address itself is not kept. */
@@ -264,6 +338,10 @@ export class StrangersServer {
         if (!publicMetrics) break; // served on the internal port only
         if (!get) return methodNotAllowed(req, res);
         return void this.#serveMetrics(req, res);
+      case '/session':
+      case '/session/challenge':
+        routeSession(req, res, path, this.#sessionContext);
+        return;
       case '/ws':
         res.writeHead(426, { ...securityHeaders(req), 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
         res.end('this is a WebSocket endpoint\n');
@@ -282,7 +360,7 @@ export class StrangersServer {
   }
 
   async #serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.#metrics ??= createMetrics({ chat: this.chat, wss: this.wss as WebSocketServer<unknown>, engine: this.engine, protocolErrors: this.#protocolErrors });
+    this.#metrics ??= createMetrics({ chat: this.chat, wss: this.wss as WebSocketServer<unknown>, engine: this.engine, protocolErrors: this.#protocolErrors, gate: this.gate });
     try {
       const body = await this.#metrics.metrics();
       res.writeHead(200, { ...securityHeaders(req), 'content-type': this.#metrics.contentType, 'cache-control': 'no-store' });

@@ -193,6 +193,7 @@ function refusalMessage(status: number): string {
   if (status === 429) return 'too many connections from your address';
   if (status === 503) return 'server is full';
   if (status === 403) return 'origin not allowed';
+  if (status === 401) return 'a session is required';
   return 'connection refused';
 }
 

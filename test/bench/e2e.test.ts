@@ -12,7 +12,7 @@ describe('strangers bench against a real server', { timeout: 60_000 }, () => {
   let url: string;
 
   before(async () => {
-    server = await createServer({ host: '127.0.0.1', port: 0, maxPerIp: 0, maxConnections: 0, chat: { rateLimit: 0 }, logLevel: 'silent' });
+    server = await createServer({ host: '127.0.0.1', port: 0, maxPerIp: 0, maxConnections: 0, chat: { rateLimit: 0 }, logLevel: 'silent', gate: false });
     const address = await server.listen();
     url = `ws://127.0.0.1:${address.port}/ws`;
   });

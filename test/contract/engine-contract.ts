@@ -11,6 +11,7 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mulberry32 } from '../support/rng.js';
 import type { Engine, EngineListener, Match, ModerationPolicy, NodeCounts, RelayEvent, Report, Waiter } from '../../src/engine/engine.js';
+import { gateStoreContract } from './gate-contract.js';
 
 /** How the suite creates engines of one implementation. */
 export interface ContractTarget {
@@ -319,6 +320,12 @@ export function runEngineContract(name: string, target: ContractTarget): void {
           [a, 'spam', 1, false, false],
         ]);
         assert.deepEqual(mine[1]!.evidence, [{ from: 'target', text: 'you are 💩', at: T0 }]);
+        // Evidence accumulates over reports (without repeating a line).
+        assert.deepEqual(mine[0]!.evidence, [
+          { from: 'reporter', text: 'hi', at: T0 + 1 },
+          { from: 'target', text: 'asl?', at: T0 + 2 },
+          { from: 'target', text: 'you are 💩', at: T0 },
+        ]);
         assert.equal(await m.ban(b, 60_000, T0 + 20), T0 + 60_020);
         assert.equal((await m.checkSearch(b, `addr-${b}`, T0 + 30)).bannedUntil, T0 + 60_020);
         assert.equal((await m.checkSearch('other', `addr-${b}`, T0 + 30)).bannedUntil, T0 + 60_020, 'the address of its case too');
@@ -416,6 +423,8 @@ export function runEngineContract(name: string, target: ContractTarget): void {
         await storm(engines, 300);
       });
     });
+
+    gateStoreContract(cluster, target.maxNodes);
 
     const multi = target.maxNodes >= 2 ? {} : { skip: `${name} runs a single node` };
     describe('several nodes sharing one store', multi, () => {

@@ -1,7 +1,10 @@
 /**
  * End to end: the real server in this process, the built page (dist/web) in headless Chromium.
- * Two strangers find each other by a shared interest, talk both ways, see each other typing,
- * survive a server restart on the same port (the page reconnects by itself), and one skips.
+ * The session gate is on: each page solves the proof-of-work challenge in Web Workers and gets
+ * its session cookie before it connects. Two strangers find each other by a shared interest,
+ * talk both ways, see each other typing, survive a server restart on the same port (the page
+ * reconnects by itself, with a new session: the old one died with the server's secret), and one
+ * skips.
  *
  * Needs /usr/bin/chromium (driven by playwright-core, never a downloaded browser): without it
  * the test is skipped, except under CI=true where that is a failure.
@@ -43,8 +46,61 @@ interface Visitor {
   dialogs: number;
 }
 
+/** What the instrumentation below saw of the proof of work, in the page's main thread. */
+interface PowTrace {
+  /** `crypto.subtle.deriveBits` calls in the main thread (the solver must not make any). */
+  mainDeriveBits: number;
+  workers: string[];
+  /** performance.now() of each message a worker sent to the page. */
+  workerMessages: number[];
+  /** performance.now() of each POST the page made. */
+  posts: Array<{ url: string; t: number }>;
+  /** Longest wait of a 20 ms timer on the main thread while the page was not yet connected (ms). */
+  maxTimerGap: number;
+}
+
+/**
+ * Runs before the page's own scripts (plain JS: this file is compiled without the DOM types):
+ * counts main-thread PBKDF2 calls, workers and their messages, POSTs, and the longest wait of a
+ * 20 ms timer until the page is connected.
+ */
+const INSTRUMENT = `(() => {
+  const trace = { mainDeriveBits: 0, workers: [], workerMessages: [], posts: [], maxTimerGap: 0 };
+  window.__pow = trace;
+  const subtle = crypto.subtle;
+  const deriveBits = subtle.deriveBits.bind(subtle);
+  subtle.deriveBits = (...args) => { trace.mainDeriveBits++; return deriveBits(...args); };
+  const NativeWorker = window.Worker;
+  window.Worker = class extends NativeWorker {
+    constructor(url, options) {
+      super(url, options);
+      trace.workers.push(String(url));
+      this.addEventListener('message', () => trace.workerMessages.push(performance.now()));
+    }
+  };
+  const nativeFetch = window.fetch.bind(window);
+  window.fetch = (input, init) => {
+    if (init && init.method === 'POST') trace.posts.push({ url: String(input), t: performance.now() });
+    return nativeFetch(input, init);
+  };
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    trace.maxTimerGap = Math.max(trace.maxTimerGap, now - last);
+    last = now;
+    const app = document.getElementById('app');
+    if (app && app.dataset.link === 'open') clearInterval(timer);
+  }, 20);
+})();`;
+
+/** The trace INSTRUMENT keeps. */
+async function powTrace(page: Page): Promise<PowTrace> {
+  return (await page.evaluate('window.__pow')) as PowTrace;
+}
+
 async function visitor(browser: Browser, base: string, viewport = { width: 1100, height: 760 }): Promise<Visitor> {
   const context = await browser.newContext({ viewport });
+  await context.addInitScript({ content: INSTRUMENT });
   const page = await context.newPage();
   const v: Visitor = { context, page, urls: [], problems: [], dialogs: 0 };
   context.on('request', (r) => v.urls.push(r.url()));
@@ -145,6 +201,28 @@ describe('web client in Chromium', { skip: haveChromium ? false : `${CHROMIUM} n
     }
   });
 
+  test('each page solved the challenge in Web Workers, then got an HttpOnly session cookie, then connected', async (t) => {
+    for (const v of [a, b]) {
+      const trace = await powTrace(v.page);
+      t.diagnostic(`${trace.workers.length} workers; solution at ${trace.workerMessages[0]?.toFixed(0)} ms, POST /session at ${trace.posts[0]?.t.toFixed(0)} ms after the page started; longest main-thread timer wait ${trace.maxTimerGap.toFixed(0)} ms`);
+      assert.ok(trace.workers.length >= 1 && trace.workers.every((u) => u === '/pow-worker.js'), `workers: ${trace.workers.join()}`);
+      assert.equal(trace.mainDeriveBits, 0, 'no PBKDF2 on the main thread');
+      const post = trace.posts.find((p) => p.url === '/session');
+      assert.ok(post !== undefined, 'POST /session');
+      assert.ok(trace.workerMessages.length >= 1 && trace.workerMessages[0]! <= post.t, 'the POST followed a worker\'s solution');
+      assert.ok(trace.maxTimerGap < 1000, `the main thread stayed responsive (longest timer wait ${trace.maxTimerGap.toFixed(0)} ms)`);
+      const paths = v.urls.map((u) => new URL(u).pathname);
+      const [challenge, session, socket] = [paths.indexOf('/session/challenge'), paths.indexOf('/session'), paths.indexOf('/ws')];
+      assert.ok(challenge >= 0 && challenge < session && session < socket, `order: ${paths.join(' ')}`);
+      const cookie = (await v.context.cookies()).find((c) => c.name === 'strangers_session');
+      assert.ok(cookie !== undefined);
+      assert.equal(cookie.httpOnly, true);
+      assert.equal(cookie.sameSite, 'Strict');
+      assert.equal(cookie.path, '/');
+      assert.equal(await v.page.evaluate("document.cookie.includes('strangers_session')"), false, 'the page cannot read it');
+    }
+  });
+
   test('messages go both ways, own and stranger apart, Shift+Enter makes a new line', async () => {
     await send(a.page, 'hello from A');
     await seeFromStranger(b.page, 'hello from A');
@@ -208,11 +286,16 @@ describe('web client in Chromium', { skip: haveChromium ? false : `${CHROMIUM} n
       await v.page.locator('#app[data-link="waiting"], #app[data-link="connecting"]').waitFor({ timeout: STEP_MS });
       assert.equal(await v.page.locator('#banner').isVisible(), true, 'the lost connection is shown');
     }
+    const postsBefore = await Promise.all([a, b].map((v) => powTrace(v.page).then((t) => t.posts.length)));
     server = await startTestServer(port);
     for (const v of [a, b]) {
       await v.page.locator('#app[data-link="open"]').waitFor({ timeout: STEP_MS });
       await v.page.locator('#banner').waitFor({ state: 'hidden', timeout: STEP_MS });
     }
+    // The restarted server has a new secret: each page was refused (401), found its session
+    // invalid (GET /session) and solved a new challenge.
+    const postsAfter = await Promise.all([a, b].map((v) => powTrace(v.page).then((t) => t.posts.length)));
+    assert.deepEqual(postsAfter.map((n, i) => n - postsBefore[i]!), [1, 1]);
     // One key starts again (focus is on "New chat" after a chat ends).
     await a.page.keyboard.press('Enter');
     await b.page.keyboard.press('Escape');

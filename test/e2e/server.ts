@@ -1,5 +1,5 @@
 /** The real Strangers server, in this process, for the browser tests. */
-import { createServer } from '../../src/http/server.js';
+import { createServer, type ServerConfig } from '../../src/http/server.js';
 
 export interface TestServer {
   readonly port: number;
@@ -7,9 +7,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a server on 127.0.0.1 (`port` 0: any free port) with the in-memory engine. */
-export async function startTestServer(port: number): Promise<TestServer> {
-  const server = await createServer({ host: '127.0.0.1', port, logLevel: 'silent', drainTimeoutMs: 2000, maxPerIp: 0 });
+/**
+ * Starts a server on 127.0.0.1 (`port` 0: any free port) with the in-memory engine and the
+ * session gate ON, as `npm start` runs it, with cheaper challenges (`powCost`) so that the pages
+ * solve them in a fraction of a second. No secret: each start has a new random one, so a restart
+ * invalidates every session, as a real one-process restart does.
+ */
+export async function startTestServer(port: number, config: ServerConfig = {}): Promise<TestServer> {
+  const server = await createServer({ host: '127.0.0.1', port, logLevel: 'silent', drainTimeoutMs: 2000, maxPerIp: 0, gate: true, powCost: 100, ...config });
   const address = await server.listen();
   return { port: address.port, close: () => server.stop('test') };
 }

@@ -11,7 +11,7 @@ const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 test('--help lists every flag with its environment variable', () => {
   const r = spawnSync(process.execPath, [main, 'serve', '--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0);
-  for (const flag of ['host', 'port', 'tls-cert', 'tls-key', 'origins', 'rate-limit', 'rate-burst', 'max-per-ip', 'max-connections', 'max-message-chars', 'interest-wait', 'redis', 'workers', 'log-level']) {
+  for (const flag of ['host', 'port', 'tls-cert', 'tls-key', 'origins', 'rate-limit', 'rate-burst', 'max-per-ip', 'max-connections', 'max-message-chars', 'interest-wait', 'redis', 'workers', 'log-level', 'gate', 'pow-cost', 'session-ttl', 'max-per-person']) {
     assert.ok(r.stdout.includes(`--${flag} `), flag);
     assert.ok(r.stdout.includes(`STRANGERS_${flag.toUpperCase().replace(/-/g, '_')}`), flag);
   }
@@ -32,6 +32,11 @@ test('a bad value exits 2 with one line naming the setting', () => {
     [[], { STRANGERS_SECRET: 'too-short' }, 'STRANGERS_SECRET'],
     [['--ipv6-prefix', '129'], {}, '--ipv6-prefix'],
     [['--internal-port', 'metrics'], {}, '--internal-port'],
+    [['--gate', 'maybe'], {}, '--gate'],
+    [['--pow-cost', '0'], {}, '--pow-cost'],
+    [['--session-ttl', '31d'], {}, '--session-ttl'],
+    [[], { STRANGERS_SESSION_TTL: '800h' }, 'STRANGERS_SESSION_TTL'],
+    [['--max-per-person', 'few'], {}, '--max-per-person'],
   ];
   for (const [args, env, name] of cases) {
     const r = spawnSync(process.execPath, [main, 'serve', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
@@ -55,10 +60,25 @@ test('flags win over environment; defaults', () => {
   assert.equal(d.config.port, 8080);
   assert.equal(d.config.chat?.maxMessageChars, 2000);
   assert.equal(d.config.workers, 1);
+  // The protected service by default: the gate on, a day-long session, three connections each.
+  assert.equal(d.config.gate, true);
+  assert.equal(d.config.powCost, 500);
+  assert.equal(d.config.sessionTtlMs, 86_400_000);
+  assert.equal(d.config.maxPerPerson, 3);
+  const g = parseServeArgs(['--gate', 'off', '--session-ttl', '90m', '--pow-cost', '50'], { STRANGERS_MAX_PER_PERSON: '0' });
+  if (g.help) return;
+  assert.equal(g.config.gate, false);
+  assert.equal(g.config.sessionTtlMs, 90 * 60_000);
+  assert.equal(g.config.powCost, 50);
+  assert.equal(g.config.maxPerPerson, 0);
+  const h = parseServeArgs([], { STRANGERS_GATE: 'OFF', STRANGERS_SESSION_TTL: '168h' });
+  if (h.help) return;
+  assert.equal(h.config.gate, false);
+  assert.equal(h.config.sessionTtlMs, 7 * 86_400_000);
 });
 
 test('serve: JSON start line, SIGTERM drains (ended shutdown, 1001) and exits 0 with a stop line', async () => {
-  const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--host', '127.0.0.1', '--gate', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const started = new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {

@@ -53,8 +53,9 @@ export class Client {
     readonly inbox: Inbox,
   ) {}
 
-  static async open(base: string, headers?: Record<string, string>, localAddress?: string): Promise<Client> {
-    const conn = await connect<Inbox>(`${base.replace(/^http/, 'ws')}/ws`, { handler, headers, localAddress, timeoutMs: 5000 });
+  /** `query` is appended to `/ws` as it is (e.g. `?session=TOKEN`). */
+  static async open(base: string, headers?: Record<string, string>, localAddress?: string, query = ''): Promise<Client> {
+    const conn = await connect<Inbox>(`${base.replace(/^http/, 'ws')}/ws${query}`, { handler, headers, localAddress, timeoutMs: 5000 });
     conn.data ??= new Inbox();
     return new Client(conn, conn.data);
   }
@@ -115,9 +116,9 @@ export class Client {
 /** Servers started by the running test (not by a `before` hook shared by several tests). */
 const startedByTest = new Set<StrangersServer>();
 
-/** Starts a server on 127.0.0.1:0 with quiet logs. */
+/** Starts a server on 127.0.0.1:0 with quiet logs, the session gate off unless `config` turns it on. */
 export async function startServer(config: ServerConfig = {}): Promise<StrangersServer> {
-  const s = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0, ...config });
+  const s = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0, gate: false, ...config });
   startedByTest.add(s);
   await s.listen();
   return s;

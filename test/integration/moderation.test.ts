@@ -81,10 +81,11 @@ describe('moderation', () => {
     assert.equal(r.reporters, 3);
     assert.equal(r.target.banned, true);
     assert.equal(typeof r.target.person, 'string');
-    assert.deepEqual(r.evidence.map((l: { from: string; text: string }) => [l.from, l.text]), [
-      ['reporter', 'hello 3'],
-      ['target', 'something nasty 3'],
-    ]);
+    // The evidence of all three reports, in order.
+    assert.deepEqual(r.evidence.map((l: { from: string; text: string }) => [l.from, l.text]), [1, 2, 3].flatMap((i) => [
+      ['reporter', `hello ${i}`],
+      ['target', `something nasty ${i}`],
+    ]));
     // Chat text is evidence only: never in the logs.
     assert.ok(!lines.some((l) => l.includes('nasty') || l.includes('hello')), 'no chat text in logs');
 

@@ -18,7 +18,7 @@ import { Node, NodeExitedError, Talker, eventually } from './redis-nodes.js';
  * the engine's keys and channels only, and only the commands it sends or its scripts call.
  */
 const aclRule =
-  'user strangers on >PASSWORD ~{strangers}:* &{strangers}:* -@all +hello +auth +client|setname +select +info +quit +evalsha +eval +publish +subscribe +del +hdel +hexists +hget +hgetall +hset +sadd +smembers +srem +time +zadd +zrange +zrangebyscore +zrem +get +set +incr +pexpire +hmget +hincrby +zscore +zcard +zrevrange +zremrangebyscore +zremrangebyrank';
+  'user strangers on >PASSWORD ~{strangers}:* &{strangers}:* -@all +hello +auth +client|setname +select +info +quit +evalsha +eval +publish +subscribe +del +hdel +hexists +hget +hgetall +hset +sadd +smembers +srem +time +zadd +zrange +zrangebyscore +zrem +get +set +incr +pexpire +hmget +hincrby +zscore +zcard +zrevrange +zremrangebyscore +zremrangebyrank +pttl';
 
 /** The rule as redis-server command-line arguments (`--user NAME RULE...`), with `password`. */
 function aclArgs(password: string): string[] {

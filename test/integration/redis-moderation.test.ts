@@ -88,7 +88,7 @@ describe('moderation across nodes on Redis', skipUnlessCI(reason), () => {
     assert.equal(cases.reports.length, 1);
     assert.equal(cases.reports[0]!.reporters, 3);
     assert.equal(cases.reports[0]!.target.banned, true);
-    assert.deepEqual(cases.reports[0]!.evidence.map((l) => [l.from, l.text]), [['target', 'rude 3']]);
+    assert.deepEqual(cases.reports[0]!.evidence.map((l) => [l.from, l.text]), [['target', 'rude 1'], ['target', 'rude 2'], ['target', 'rude 3']]);
 
     // Restart both nodes: the state is Redis's, not theirs.
     for (const c of clients.splice(0)) c.conn.terminate();
