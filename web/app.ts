@@ -129,6 +129,8 @@ const ui = {
   chat: $<HTMLElement>('chat'),
   chatStatus: $<HTMLParagraphElement>('chat-status'),
   report: $<HTMLButtonElement>('report'),
+  reportDialog: $<HTMLDialogElement>('report-dialog'),
+  reportForm: $<HTMLFormElement>('report-form'),
   stop: $<HTMLButtonElement>('stop'),
   change: $<HTMLButtonElement>('change'),
   log: $<HTMLDivElement>('log'),
@@ -392,9 +394,17 @@ function end(text: string): void {
   ui.next.focus();
 }
 
+/** Asks why (the dialog), then reports the stranger with that reason. */
 function report(): void {
+  if (state !== ChatState.chatting || reported || ui.reportDialog.open) return;
+  ui.reportDialog.showModal();
+}
+
+function onReportClosed(): void {
+  const reason = new FormData(ui.reportForm).get('reason');
+  if (ui.reportDialog.returnValue !== 'send' || typeof reason !== 'string') return;
   if (state !== ChatState.chatting || reported) return;
-  if (!conn.send({ type: 'report' })) return;
+  if (!conn.send({ type: 'report', reason })) return;
   budget.spend(-1);
   reported = true;
   render();
@@ -718,6 +728,7 @@ ui.next.addEventListener('click', () => {
 });
 ui.stop.addEventListener('click', stop);
 ui.report.addEventListener('click', report);
+ui.reportDialog.addEventListener('close', onReportClosed);
 ui.change.addEventListener('click', goLanding);
 ui.retry.addEventListener('click', () => conn.retryNow());
 ui.brand.addEventListener('click', (ev) => {

@@ -32,7 +32,7 @@ export type ClientMessage =
   | { readonly type: 'typing'; readonly on: boolean }
   | { readonly type: 'next' }
   | { readonly type: 'leave' }
-  | { readonly type: 'report' };
+  | { readonly type: 'report'; readonly reason?: string };
 
 /** Protocol limits the page enforces before sending, mirroring the server's defaults. */
 export const Limits = {

@@ -306,11 +306,19 @@ describe('web client in Chromium', { skip: haveChromium ? false : `${CHROMIUM} n
     await seeFromStranger(a.page, 'welcome back');
   });
 
-  test('Report is acknowledged and can be used once per conversation', async () => {
+  test('Report asks why, is acknowledged and can be used once per conversation', async () => {
     await b.page.locator('#report').click();
+    // Cancel sends nothing.
+    await b.page.locator('#report-cancel').click();
+    assert.equal(await b.page.locator('#report-dialog').isVisible(), false);
+    assert.equal(server.reports().harassment, 0);
+    await b.page.locator('#report').click();
+    await b.page.locator('#report-dialog input[value="harassment"]').check();
+    await b.page.locator('#report-send').click();
     await seeInLog(b.page, 'You reported this stranger');
     assert.equal(await b.page.locator('#report').textContent(), 'Reported');
     assert.equal(await b.page.locator('#report').isDisabled(), true);
+    assert.equal(server.reports().harassment, 1, 'the reason reached the server');
   });
 
   test('New chat needs a confirmation; the skipped stranger is told and can start again with one key', async () => {

@@ -3,6 +3,8 @@ import { createServer, type ServerConfig } from '../../src/http/server.js';
 
 export interface TestServer {
   readonly port: number;
+  /** Reports received, by reason (what the page sent). */
+  reports(): Readonly<Record<string, number>>;
   /** Graceful stop: matched users get `ended: shutdown`, sockets close with 1001. */
   close(): Promise<void>;
 }
@@ -16,5 +18,5 @@ export interface TestServer {
 export async function startTestServer(port: number, config: ServerConfig = {}): Promise<TestServer> {
   const server = await createServer({ host: '127.0.0.1', port, logLevel: 'silent', drainTimeoutMs: 2000, maxPerIp: 0, gate: true, powCost: 100, ...config });
   const address = await server.listen();
-  return { port: address.port, close: () => server.stop('test') };
+  return { port: address.port, reports: () => server.chat.moderation.stats.reports, close: () => server.stop('test') };
 }

@@ -207,8 +207,10 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
     };
     tick();
   });
-  // Quiesce: two rounds of fences (a bad message answered by bad_message) on every live client.
-  for (let round = 0; round < 2; round++) {
+  // Quiesce: a fence (a bad message answered by bad_message) on every live client, twice; then,
+  // since engine calls chain promises (ban check, pairing, removal), wait until none is in flight
+  // on the server and fence once more, so that whatever they sent has arrived.
+  const fence = async (): Promise<void> => {
     await Promise.all(
       sims
         .filter((s) => !s.closed)
@@ -218,7 +220,12 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
           while (s.c.inbox.messages.filter((m) => m.code === 'bad_message').length === before) await s.c.inbox.changed();
         }),
     );
-  }
+  };
+  await fence();
+  await fence();
+  const busy = (): boolean => [...server.chat.sessions()].some((x) => x.checking > 0 || x.inflight || x.removing > 0);
+  for (const end = Date.now() + 10_000; busy() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+  await fence();
   clearInterval(checker);
   serverViolations.push(...checkServer(server));
   const violations = [...serverViolations, ...sims.flatMap((s) => s.violations)];
