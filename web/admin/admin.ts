@@ -232,6 +232,8 @@ class CaseCard {
   readonly #ban = el('button', 'btn small danger', 'Ban');
   readonly #unban = el('button', 'btn small', 'Unban');
   readonly #dismiss = el('button', 'btn small ghost dismiss', 'Dismiss');
+  /** An action is under way: the buttons wait (aria-disabled, not disabled, so focus stays put). */
+  #pending = false;
 
   constructor(c: Case) {
     this.#case = c;
@@ -323,9 +325,6 @@ class CaseCard {
 
     this.#unban.hidden = !c.target.banned;
   }
-
-  /** An action is under way: the buttons wait (aria-disabled, not disabled, so focus stays put). */
-  #pending = false;
 
   #busy(on: boolean): void {
     this.#pending = on;
