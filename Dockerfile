@@ -22,6 +22,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/web ./dist/web
+COPY --from=build /app/dist/admin ./dist/admin
 USER node
 # 8080: the public port (page, /ws, health). 9090: the internal port (/metrics and the moderator
 # API /admin/...) when STRANGERS_INTERNAL_PORT=9090, as deploy/ sets it; never publish it.

@@ -1,10 +1,11 @@
 // Builds `dist/bin/strangers`: one executable file with Node.js, the server and the web client
 // inside (Node's single executable applications). Steps: bundle everything into one CommonJS
-// file with esbuild (web assets embedded), make the SEA blob, inject it into a copy of `node`.
+// file with esbuild (web assets and the moderator console embedded), make the SEA blob, inject
+// it into a copy of `node`.
 //   npm run build && npm run build:binary
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const out = 'dist/bin';
@@ -17,12 +18,17 @@ for (const name of readdirSync(webRoot)) {
   if (statSync(path).isFile()) assets[name] = readFileSync(path).toString('base64');
 }
 if (!assets['index.html']) throw new Error(`no ${webRoot}/index.html: run npm run build first`);
+// The moderator console (one self-contained page with its CSP, built by build-web.mjs).
+const consoleFile = 'dist/admin/console.json';
+if (!existsSync(consoleFile)) throw new Error(`no ${consoleFile}: run npm run build first`);
+const adminConsole = readFileSync(consoleFile, 'utf8');
 
 const entry = `
 const files = ${JSON.stringify(assets)};
 require('./src/http/static.ts').useEmbeddedAssets(
   Object.fromEntries(Object.entries(files).map(([name, data]) => [name, Buffer.from(data, 'base64')])),
 );
+require('./src/http/admin-page.ts').useEmbeddedConsole(${adminConsole});
 require('./src/cli/main.ts');
 `;
 

@@ -1,8 +1,9 @@
 // Saves the README's screenshots of the web client under docs/screenshots/:
-//   landing.png (desktop), chat-desktop.png, chat-mobile.png (390 px wide).
+//   landing.png (desktop), chat-desktop.png, chat-mobile.png (390 px wide);
+//   with --admin instead: admin.png, the moderator console with a few real cases.
 // Runs the real server in this process on a free port and stages a conversation between two
 // browser contexts in headless Chromium (/usr/bin/chromium via playwright-core).
-// Usage: npm run build && node scripts/screenshots.mjs [--dark]
+// Usage: npm run build && node scripts/screenshots.mjs [--dark] [--admin]
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { createServer } from '../dist/src/http/server.js';
@@ -11,6 +12,10 @@ const dark = process.argv.includes('--dark');
 const suffix = dark ? '-dark' : '';
 const dir = 'docs/screenshots';
 mkdirSync(dir, { recursive: true });
+if (process.argv.includes('--admin')) {
+  await adminScreenshot();
+  process.exit(0);
+}
 
 const server = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0 });
 const { port } = await server.listen();
@@ -70,4 +75,105 @@ try {
 } finally {
   await browser.close();
   await server.stop('screenshots');
+}
+
+/** The moderator console with three cases made by real chat clients (evidence, a ban, a spam wave). */
+async function adminScreenshot() {
+  const { Client } = await import('../dist/test/integration/helpers.js');
+  const token = 'screenshot-admin-token-'.padEnd(40, 'x');
+  const server = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0, trustProxy: true, adminToken: token, chat: { rateLimit: 0 } });
+  await server.listen();
+  const from = async (address) => {
+    const c = await Client.open(server.url, { 'X-Forwarded-For': address });
+    await c.expect('welcome');
+    return c;
+  };
+  const match = async (a, b) => {
+    a.send({ type: 'find' });
+    await a.expect('searching');
+    b.send({ type: 'find' });
+    await b.expect('searching');
+    await a.expect('matched');
+    await b.expect('matched');
+  };
+  /** One conversation: lines [who, text], `a` is the one reported. */
+  const talk = async (a, b, lines) => {
+    for (const [who, text] of lines) {
+      const [speaker, listener] = who === 'a' ? [a, b] : [b, a];
+      speaker.send({ type: 'msg', text });
+      await listener.expect('msg');
+    }
+  };
+  const clients = [];
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    // A spam wave the server finds by itself: the same ad to five partners, the sixth copy is
+    // dropped and opens the case.
+    const spammer = await from('198.51.100.20');
+    clients.push(spammer);
+    for (let i = 1; i <= 6; i++) {
+      const p = await from(`203.0.113.${20 + i}`);
+      await match(spammer, p);
+      if (i <= 5) await talk(spammer, p, [['a', 'Hot singles near you: spam.example/join']]);
+      else spammer.send({ type: 'msg', text: 'Hot singles near you: spam.example/join' });
+      await p.quiet(50);
+      p.close();
+      await spammer.expect('ended');
+    }
+    // One report, one reporter.
+    const rude = await from('198.51.100.30');
+    const r0 = await from('203.0.113.30');
+    clients.push(rude, r0);
+    await match(rude, r0);
+    await talk(rude, r0, [
+      ['b', 'hi! where are you from?'],
+      ['a', 'how old are you'],
+      ['b', 'why?'],
+      ['a', 'just tell me. and send a selfie'],
+    ]);
+    r0.send({ type: 'report', reason: 'minor' });
+    await r0.expect('reported');
+    // Three people report the same person: banned on the spot.
+    const target = await from('198.51.100.66');
+    clients.push(target);
+    const conversations = [
+      [['b', 'hello'], ['a', 'ugh another one']],
+      [['b', 'hey, into chess?'], ['a', 'nobody cares, loser']],
+      [
+        ['b', 'hi :) any good films lately?'],
+        ['a', 'why would I talk to you'],
+        ['b', 'ok, no need to be rude'],
+        ['a', "shut up. I'll find out where you live"],
+        ['a', '<b>bold</b> words stay text here'],
+      ],
+    ];
+    for (let i = 0; i < 3; i++) {
+      const r = await from(`203.0.113.${i + 1}`);
+      await match(target, r);
+      await talk(target, r, conversations[i]);
+      r.send({ type: 'report', reason: 'harassment' });
+      await r.expect('reported');
+      r.send({ type: 'leave' });
+      await target.expect('ended');
+      r.close();
+    }
+
+    const page = await (await browser.newContext({ viewport: { width: 1100, height: 900 }, colorScheme: dark ? 'dark' : 'light' })).newPage();
+    await page.goto(`${server.url}/admin/`);
+    await page.getByLabel('Admin token').fill(token);
+    await page.keyboard.press('Enter');
+    await page.locator('.case').nth(2).waitFor();
+    await page.locator('.case input').first().fill('120');
+    await page.locator('body').click({ position: { x: 5, y: 300 } }); // no focus ring in the picture
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${dir}/admin${suffix}.png`, fullPage: true });
+    console.log(`saved ${dir}/admin${suffix}.png`);
+  } finally {
+    for (const c of clients) c.close();
+    await browser.close();
+    await server.stop('screenshots');
+  }
 }

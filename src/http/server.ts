@@ -16,6 +16,7 @@ import { SessionGate, gateDefaults } from '../session/index.js';
 import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from './log.js';
+import { serveAdminPage } from './admin-page.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createMetrics } from './metrics.js';
 import { routeSession, sessionToken, type SessionRouteContext } from './session-routes.js';
@@ -173,7 +174,7 @@ export class StrangersServer {
       onError: (err) => this.log.error({ err }, 'session route failed'),
     };
     this.#ipv6Prefix = config.ipv6Prefix ?? serverConfigDefaults.ipv6Prefix;
-    this.#admin = config.adminToken === undefined ? undefined : createAdminRoutes({ token: config.adminToken, store: engine.moderation, log });
+    this.#admin = config.adminToken === undefined ? undefined : createAdminRoutes({ token: config.adminToken, store: engine.moderation, log, page: serveAdminPage });
     const origins = config.origins ?? [];
     this.#origins = origins.includes('*') ? null : new Set(origins);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#route(req, res, config.internalPort === undefined);

@@ -1,12 +1,12 @@
 /**
  * The single binary (scripts/build-binary.mjs): built from this tree, it must run `serve`
- * with the web client embedded, without node_modules or dist/web beside it.
+ * with the web client and the moderator console embedded, without node_modules or dist/ beside it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,7 +37,12 @@ test('the single binary serves the embedded web client and the health routes', {
     const { stdout } = await run(binary, ['--version'], { cwd: dir });
     assert.match(stdout.trim(), /^\d+\.\d+\.\d+$/);
 
-    const child = spawn(binary, ['serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'info'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const token = 'binary-test-admin-token-'.padEnd(40, 'k');
+    const child = spawn(binary, ['serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'info'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, STRANGERS_ADMIN_TOKEN: token },
+    });
     try {
       const port = await listeningPort(child);
       const page = await fetch(`http://127.0.0.1:${port}/`);
@@ -46,6 +51,15 @@ test('the single binary serves the embedded web client and the health routes', {
       assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       assert.equal(health.status, 200);
+      // The moderator console is embedded too: the page itself, 401 without the token.
+      const built = JSON.parse(readFileSync('dist/admin/console.json', 'utf8')) as { html: string; csp: string };
+      const admin = await fetch(`http://127.0.0.1:${port}/admin/`);
+      assert.equal(admin.status, 401);
+      assert.equal(await admin.text(), built.html);
+      assert.equal(admin.headers.get('content-security-policy'), built.csp);
+      const signedIn = await fetch(`http://127.0.0.1:${port}/admin/`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(signedIn.status, 200);
+      await signedIn.arrayBuffer();
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
