@@ -159,10 +159,11 @@ describe('moderator console in Chromium', { skip: haveChromium ? false : `${CHRO
     assert.equal(await card.locator('.person-id').textContent(), person);
     assert.match((await card.locator('.facts').textContent()) ?? '', /3 different people/);
     assert.equal(await page.locator('#count').textContent(), '1 open case');
-    assert.deepEqual(await card.locator('.line-meta b').allTextContents(), ['Reporter', 'Reported person']);
-    assert.deepEqual(await card.locator('.line-text').allTextContents(), ['hello 3', XSS]);
+    // The evidence of the three reports, in order.
+    assert.deepEqual(await card.locator('.line-meta b').allTextContents(), ['Reporter', 'Reported person', 'Reporter', 'Reported person', 'Reporter', 'Reported person']);
+    assert.deepEqual(await card.locator('.line-text').allTextContents(), ['hello 1', 'go away 1', 'hello 2', 'go away 2', 'hello 3', XSS]);
     assert.equal(await page.locator('img').count(), 0, 'the markup made no element');
-    assert.equal(await card.locator('.from-target .line-text').evaluate((e) => e.innerHTML), '&lt;img src=x onerror=alert(1)&gt;');
+    assert.equal(await card.locator('.from-target .line-text').last().evaluate((e) => e.innerHTML), '&lt;img src=x onerror=alert(1)&gt;');
     assert.equal(await page.evaluate("sessionStorage.getItem('strangers.admin-token')"), TOKEN);
   });
 
