@@ -22,6 +22,8 @@ export const ErrorCode = {
   banned: 'banned',
   /** The server is shutting down. */
   shuttingDown: 'shutting_down',
+  /** `resume` with an unknown, expired or used token (or another person's): you go on as a new user. */
+  resumeFailed: 'resume_failed',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -34,6 +36,7 @@ const errorText: Record<ErrorCode, string> = {
   engine_unavailable: 'matchmaking is temporarily unavailable, try again',
   banned: 'you have been reported by several people; try again later',
   shutting_down: 'the server is restarting, reconnect in a moment',
+  resume_failed: 'that conversation could not be resumed',
 };
 
 /** A parsed, validated client message. `find.interests` is raw (not yet normalized). */
@@ -43,7 +46,9 @@ export type ClientMessage =
   | { readonly type: 'typing'; readonly on: boolean }
   | { readonly type: 'next' }
   | { readonly type: 'leave' }
-  | { readonly type: 'report'; readonly reason: ReportReason };
+  | { readonly type: 'report'; readonly reason: ReportReason }
+  | { readonly type: 'ack'; readonly seq: number }
+  | { readonly type: 'resume'; readonly token: string };
 
 /** A message the client got wrong: the code to answer with. */
 export interface ParseError {
@@ -108,6 +113,12 @@ export function parseClientMessage(data: string | Buffer, maxChars: number): Cli
       for (const t of raw) if (typeof t !== 'string') return bad('find.interests must be an array of strings');
       return { type: 'find', interests: raw as string[] };
     }
+    case 'ack':
+      if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 0) return bad('ack.seq must be a whole number');
+      return { type: 'ack', seq: m.seq };
+    case 'resume':
+      if (typeof m.token !== 'string' || m.token.length === 0 || m.token.length > 200) return bad('resume.token must be a string');
+      return { type: 'resume', token: m.token };
     case 'next':
       return NEXT;
     case 'leave':
@@ -126,6 +137,8 @@ export function parseClientMessage(data: string | Buffer, maxChars: number): Cli
 export const ServerMessage = {
   searching: '{"type":"searching"}',
   reported: '{"type":"reported"}',
+  away: '{"type":"away"}',
+  back: '{"type":"back"}',
   typingOn: '{"type":"typing","on":true}',
   typingOff: '{"type":"typing","on":false}',
   ended: {
@@ -141,13 +154,19 @@ export const ServerMessage = {
   banned(until: number): string {
     return `{"type":"error","code":"banned","message":${JSON.stringify(errorText.banned)},"until":${until}}`;
   },
-  welcome(id: string, online: number): string {
-    return `{"type":"welcome","id":${JSON.stringify(id)},"online":${online}}`;
+  welcome(id: string, online: number, resume: string): string {
+    return `{"type":"welcome","id":${JSON.stringify(id)},"online":${online},"resume":${JSON.stringify(resume)}}`;
+  },
+  resumed(state: string, resume: string, common: readonly string[] | undefined): string {
+    return JSON.stringify(common === undefined ? { type: 'resumed', state, resume } : { type: 'resumed', state, resume, common });
+  },
+  delivered(seq: number): string {
+    return `{"type":"delivered","seq":${seq}}`;
   },
   matched(common: readonly string[]): string {
     return common.length === 0 ? '{"type":"matched","common":[]}' : `{"type":"matched","common":${JSON.stringify(common)}}`;
   },
-  msg(text: string): string {
-    return `{"type":"msg","text":${JSON.stringify(text)}}`;
+  msg(text: string, seq: number): string {
+    return `{"type":"msg","text":${JSON.stringify(text)},"seq":${seq}}`;
   },
 } as const;

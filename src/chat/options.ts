@@ -45,6 +45,17 @@ export interface ChatOptions {
   skipMemoryMs: number;
   /** Open cases kept at most by the memory engine (the oldest are forgotten, bans never). @default 10000 */
   maxTracked: number;
+  /**
+   * A matched user whose connection drops (without `leave`) keeps its place this long, for a
+   * resume; its partner is told `away`, then `back` or `ended: disconnected`. 0: no holding (ms). @default 20000
+   */
+  resumeWindowMs: number;
+  /** A resume on another node that gets no answer from the holder within this fails (ms). @default 3000 */
+  resumeTimeoutMs: number;
+  /** Unacknowledged messages kept per user for replay (only for clients that ack, or while away). @default 100 */
+  maxUnacked: number;
+  /** Characters of them kept at most. @default 32000 */
+  maxUnackedChars: number;
   /** How often this node publishes its counts to the engine (ms). @default 1000 */
   presenceIntervalMs: number;
   /**
@@ -76,6 +87,10 @@ export const defaultChatOptions: Readonly<ChatOptions> = {
   spamMinChars: 20,
   skipMemoryMs: 3_600_000,
   maxTracked: 10_000,
+  resumeWindowMs: 20_000,
+  resumeTimeoutMs: 3000,
+  maxUnacked: 100,
+  maxUnackedChars: 32_000,
   presenceIntervalMs: 1000,
   staleMatchTimeoutMs: 10_000,
 };

@@ -11,7 +11,7 @@
  * does not queue again until it arrives (or `staleMatchTimeoutMs`). A local pairing that finds
  * its partner no longer searching simply tries the queue again.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Engine, EngineListener, NodeCounts, RelayEvent, Waiter } from '../engine/engine.js';
 import { EndReason, matchedEvent, type ReportReason } from '../engine/engine.js';
 import { ErrorCode, ServerMessage, parseClientMessage, type ParseError } from './codec.js';
@@ -19,7 +19,8 @@ import { normalizeInterests, sameInterests } from './interests.js';
 import { Moderation, looksLikeAdvertising, textKey } from './moderation.js';
 import { defaultChatOptions, type ChatOptions } from './options.js';
 import { StrikeCounter, TokenBucket } from './rate.js';
-import { Session, SessionState } from './session.js';
+import { AWAY, Hold, Session, SessionState } from './session.js';
+import { Receipts, parseResumeToken, readHandover, resumeKey, resumeMacValid, resumeToken, type Handover, type ReceiptLimits } from './resume.js';
 import { ChatCloseCode, type Peer } from './transport.js';
 
 /** The subset of a pino logger the chat uses. */
@@ -72,6 +73,13 @@ export class ChatService {
   /** The first partner each advertising-like text went to from this node (bounded; see #say). */
   readonly #firstCopies = new Map<string, { partner: string; at: number }>();
   readonly #log: ChatLogger;
+  readonly #resumeKey: Buffer;
+  readonly #limits: ReceiptLimits;
+  readonly #firstLimits: ReceiptLimits;
+  /** Sessions resumed elsewhere: relay events still addressed to them are sent on (old id -> new). */
+  readonly #forward = new Map<string, { id: string; node: string; until: number }>();
+  /** Whether a resume must come from the same person (sessions on): without them, a connection is its own person. */
+  readonly #samePerson: boolean;
   #searching = 0;
   #ticks = 0;
   #chatting = 0;
@@ -80,11 +88,19 @@ export class ChatService {
   /** The counts last published, to correct the cluster sum with this node's live counts. */
   #reported: NodeCounts = { online: 0, searching: 0, chatting: 0 };
 
-  constructor(engine: Engine, options: Partial<ChatOptions> = {}, log: ChatLogger = silent) {
+  /**
+   * @param secret the cluster secret (resume tokens are keyed by it); random when absent (one process).
+   * @param samePerson a resume is accepted only from the same person (with anonymous sessions).
+   */
+  constructor(engine: Engine, options: Partial<ChatOptions> = {}, log: ChatLogger = silent, secret?: string, samePerson = false) {
     this.engine = engine;
     this.options = { ...defaultChatOptions, ...options };
     this.moderation = new Moderation(engine.moderation, this.options);
     this.#log = log;
+    this.#resumeKey = resumeKey(secret ?? randomBytes(32).toString('base64url'));
+    this.#limits = { maxMessages: this.options.maxUnacked, maxChars: this.options.maxUnackedChars };
+    this.#firstLimits = { maxMessages: this.options.evidenceLines, maxChars: this.options.evidenceChars };
+    this.#samePerson = samePerson;
   }
 
   /** Starts the engine and the presence reports. */
@@ -134,7 +150,7 @@ export class ChatService {
     const id = randomUUID();
     const s = new Session(id, peer, person ?? id, address);
     this.#sessions.set(s.id, s);
-    peer.send(ServerMessage.welcome(s.id, this.clusterCounts().online));
+    peer.send(ServerMessage.welcome(s.id, this.clusterCounts().online, resumeToken(this.#resumeKey, this.engine.nodeId, s.id)));
     return s;
   }
 
@@ -170,17 +186,68 @@ export class ChatService {
         return this.#leave(s);
       case 'report':
         return this.#report(s, m.reason, now);
+      case 'ack':
+        return this.#ack(s, m.seq);
+      case 'resume':
+        return this.#resume(s, m.token);
     }
   }
 
-  /** The connection is gone. Ends its conversation (`disconnected`) or search. */
-  disconnect(s: Session): void {
+  /**
+   * The connection `peer` of session `s` is gone. A user in a conversation or a search keeps its
+   * place for the resume window: the search stops (and restarts on resume), a partner is told
+   * `away`. Without a window, for an idle user, or when the window closes, the conversation ends
+   * (`disconnected`) and the session is forgotten.
+   */
+  disconnect(s: Session, peer: Peer = s.peer): void {
+    if (s.closed || s.peer !== peer) return; // a resume took the place over already
+    const window = this.options.resumeWindowMs;
+    // Only a place worth coming back to is held: a conversation, or a search.
+    if (window > 0 && s.state !== SessionState.idle && (s.hold & Hold.resuming) === 0) {
+      s.peer = AWAY;
+      if (s.state === SessionState.searching) {
+        this.#stopSearch(s);
+        s.hold |= Hold.wasSearching;
+      } else if (s.state === SessionState.chatting) {
+        if (s.partner !== undefined) this.#partnerAway(s.partner);
+        else this.engine.relay.send(s.partnerNode, { kind: 'away', to: s.partnerId, from: s.id });
+      }
+      this.#setTimer(s, this.#onHoldExpired, window);
+      return;
+    }
+    this.#forget(s);
+  }
+
+  /** Ends what the session was doing and drops it. */
+  #forget(s: Session): void {
     if (s.closed) return;
     if (s.state === SessionState.chatting) this.#endWith(s, EndReason.disconnected);
     else if (s.state === SessionState.searching) this.#stopSearch(s);
     s.closed = true;
     this.#clearTimer(s);
     this.#sessions.delete(s.id);
+  }
+
+  readonly #onHoldExpired = (s: Session): void => {
+    s.timer = undefined;
+    if (s.peer === AWAY) this.#forget(s);
+  };
+
+  /** Places held for a resume on this node. */
+  held(): number {
+    let n = 0;
+    for (const s of this.#sessions.values()) if (s.peer === AWAY) n++;
+    return n;
+  }
+
+  /**
+   * Deploy without ending conversations: refuses new searches (the caller closes every
+   * connection with 1012, so every place becomes held), then resolves once every held place was
+   * resumed (handed over to another node) or its window closed, or at `deadline` (ms).
+   */
+  async handOver(deadline: number): Promise<void> {
+    this.#draining = true;
+    while (this.#sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
 
   /**
@@ -301,15 +368,222 @@ export class ChatService {
       }
     }
     s.log = this.moderation.keep(s.log, true, text, now);
+    const n = ++(s.receipts ??= new Receipts()).fromSeq;
     if (s.partner !== undefined) {
       this.stats.messagesLocal++;
-      const p = s.partner;
-      p.log = this.moderation.keep(p.log, false, text, now);
-      p.peer.send(ServerMessage.msg(text));
+      this.#deliver(s.partner, text, n, now);
     } else {
       this.stats.messagesRemote++;
-      this.engine.relay.send(s.partnerNode, { kind: 'msg', to: s.partnerId, from: s.id, text });
+      this.engine.relay.send(s.partnerNode, { kind: 'msg', to: s.partnerId, from: s.id, text, n });
     }
+  }
+
+  /**
+   * Gives user `p` its partner's line number `n` (0: unnumbered), as its next `seq`: kept for
+   * replay when its client acknowledges or while it is away. Lines that arrive ahead of their
+   * turn (the partner resumed on another node while earlier lines were still on their way)
+   * wait for the missing ones, at most `resumeTimeoutMs`.
+   */
+  #deliver(p: Session, text: string, n: number, now: number): void {
+    const r = (p.receipts ??= new Receipts());
+    if (n > 0) {
+      if (n < r.nextFromPartner) return; // a copy (sent on by the node the partner left)
+      if (n > r.nextFromPartner) {
+        if ((r.early ??= new Map()).size === 0) setTimeout(this.#flushEarly, this.options.resumeTimeoutMs, p, r).unref();
+        if (r.early.size < this.#limits.maxMessages) r.early.set(n, text);
+        return;
+      }
+      r.nextFromPartner = n + 1;
+    }
+    const seq = ++r.toSeq;
+    // Kept for a replay: everything unacknowledged from a client that acks, or while it is away;
+    // from one that has not acked yet, only as much as the conversation's evidence already holds
+    // (the same strings: a client that never acks costs no more memory than before receipts).
+    r.keep(seq, text, r.acking || p.peer === AWAY ? this.#limits : this.#firstLimits);
+    p.log = this.moderation.keep(p.log, false, text, now);
+    p.peer.send(ServerMessage.msg(text, seq));
+    const early = r.early;
+    if (early !== undefined && early.size > 0) {
+      const next = early.get(r.nextFromPartner);
+      if (next !== undefined) {
+        early.delete(r.nextFromPartner);
+        this.#deliver(p, next, r.nextFromPartner, now);
+      }
+    }
+  }
+
+  /** Lines still waiting for a missing one: the missing one is lost (relay is at-most-once), go on. */
+  readonly #flushEarly = (p: Session, r: Receipts): void => {
+    const early = r.early;
+    if (early === undefined || early.size === 0 || p.receipts !== r || p.closed) return;
+    const first = Math.min(...early.keys());
+    r.nextFromPartner = first;
+    const text = early.get(first)!;
+    early.delete(first);
+    this.#deliver(p, text, first, Date.now());
+    if (early.size > 0) setTimeout(this.#flushEarly, this.options.resumeTimeoutMs, p, r).unref();
+  };
+
+  /** `ack`: everything up to `seq` reached this user's client; its partner hears `delivered`. */
+  #ack(s: Session, seq: number): void {
+    const r = s.receipts;
+    if (s.state !== SessionState.chatting || r === undefined || !r.ack(seq)) return;
+    if (s.partner !== undefined) this.#delivered(s.partner, seq);
+    else this.engine.relay.send(s.partnerNode, { kind: 'delivered', to: s.partnerId, from: s.id, seq });
+  }
+
+  #delivered(p: Session, seq: number): void {
+    const r = (p.receipts ??= new Receipts());
+    if (seq <= r.delivered) return;
+    r.delivered = seq;
+    p.peer.send(ServerMessage.delivered(seq));
+  }
+
+  #partnerAway(p: Session): void {
+    p.hold |= Hold.partnerAway;
+    p.peer.send(ServerMessage.away);
+  }
+
+  #partnerBack(p: Session): void {
+    if ((p.hold & Hold.partnerAway) === 0) return;
+    p.hold &= ~Hold.partnerAway;
+    p.peer.send(ServerMessage.back);
+  }
+
+  // ---- resume ----
+
+  /** `resume`: this connection takes over the place the token names, on this node or another. */
+  #resume(s: Session, token: string): void {
+    const t = parseResumeToken(token);
+    if (t === null || s.state !== SessionState.idle || (s.hold & Hold.resuming) !== 0 || s.receipts !== undefined) return this.#resumeFailed(s);
+    if (t.nodeId !== this.engine.nodeId) {
+      // The holder decides; it answers `handover` or `resume_failed` (or nothing, if it is gone).
+      s.hold |= Hold.resuming;
+      this.engine.relay.send(t.nodeId, { kind: 'resume', to: t.sessionId, from: s.id, fromNode: this.engine.nodeId, mac: t.mac, person: s.person });
+      setTimeout(this.#onResumeTimeout, this.options.resumeTimeoutMs, s).unref();
+      return;
+    }
+    const place = this.#placeFor(t.sessionId, t.mac, s.person);
+    if (place === undefined || place === s) return this.#resumeFailed(s);
+    const h = this.#takePlace(place);
+    this.#adopt(s, h);
+    this.#announceMove(h, place.id, s.id, this.engine.nodeId);
+  }
+
+  readonly #onResumeTimeout = (s: Session): void => {
+    if ((s.hold & Hold.resuming) === 0 || s.closed) return;
+    s.hold &= ~Hold.resuming;
+    this.#resumeFailed(s);
+  };
+
+  #resumeFailed(s: Session): void {
+    this.#error(s, ErrorCode.resumeFailed);
+  }
+
+  /** The held (or connected) place `id` on this node, if the token's MAC and the person match. */
+  #placeFor(id: string, mac: string, person: string): Session | undefined {
+    const place = this.#sessions.get(id);
+    if (place === undefined || place.closed || (place.hold & Hold.resuming) !== 0) return undefined;
+    if (!resumeMacValid(this.#resumeKey, this.engine.nodeId, id, mac)) return undefined;
+    if (this.#samePerson && place.person !== person) return undefined;
+    return place;
+  }
+
+  /**
+   * Takes `place` out of service: its connection (if still open) is closed, its search stopped,
+   * its conversation detached (the partner is re-pointed by {@link #announceMove}); returns what
+   * the new session adopts.
+   */
+  #takePlace(place: Session): Handover {
+    const wasAway = place.peer === AWAY;
+    const old = place.peer;
+    place.peer = AWAY; // its disconnect (the old connection closing) is now ignored
+    if (!wasAway) old.close(ChatCloseCode.replaced, 'resumed elsewhere');
+    const r = place.receipts;
+    const searching = place.state === SessionState.searching || (place.hold & Hold.wasSearching) !== 0;
+    const h: Handover = {
+      state: place.state === SessionState.chatting ? 'chatting' : searching ? 'searching' : 'idle',
+      interests: place.interests,
+      recent: place.recent ?? [],
+      partnerId: place.partnerId,
+      partnerNode: place.partnerNode,
+      partnerPerson: place.partnerPerson,
+      partnerAddress: place.partnerAddress,
+      common: place.common,
+      toSeq: r?.toSeq ?? 0,
+      fromSeq: r?.fromSeq ?? 0,
+      nextFromPartner: r?.nextFromPartner ?? 1,
+      delivered: r?.delivered ?? 0,
+      acking: r?.acking ?? false,
+      pending: r === undefined ? [] : r.pending.map((text, i) => [r.pendingBase + i, text] as const),
+      person: place.person,
+    };
+    if (place.state === SessionState.searching) this.#stopSearch(place);
+    const p = place.partner;
+    if (place.state === SessionState.chatting) this.#setState(place, SessionState.idle);
+    if (p !== undefined) p.partner = undefined; // re-linked by #announceMove
+    place.closed = true;
+    this.#clearTimer(place);
+    this.#sessions.delete(place.id);
+    return h;
+  }
+
+  /** Session `s` (new, idle) becomes the place described by `h`. */
+  #adopt(s: Session, h: Handover): void {
+    const now = Date.now();
+    s.person = h.person;
+    s.interests = h.interests;
+    if (h.recent.length > 0) s.recent = [...h.recent];
+    const token = resumeToken(this.#resumeKey, this.engine.nodeId, s.id);
+    if (h.state !== 'chatting') {
+      s.peer.send(ServerMessage.resumed(h.state, token, undefined));
+      if (h.state === 'searching' && !this.#draining) this.#startSearch(s, now);
+      return;
+    }
+    this.#setState(s, SessionState.chatting);
+    s.partnerId = h.partnerId;
+    s.partnerNode = h.partnerNode;
+    s.partnerPerson = h.partnerPerson;
+    s.partnerAddress = h.partnerAddress;
+    s.common = h.common;
+    const r = (s.receipts = new Receipts());
+    r.toSeq = h.toSeq;
+    r.fromSeq = h.fromSeq;
+    r.nextFromPartner = h.nextFromPartner;
+    r.delivered = h.delivered;
+    r.acking = h.acking;
+    s.peer.send(ServerMessage.resumed('chatting', token, h.common));
+    for (const [seq, text] of h.pending) {
+      r.keep(seq, text, this.#limits);
+      s.peer.send(ServerMessage.msg(text, seq));
+    }
+    if (r.pending.length > 0) r.acked = r.pendingBase - 1;
+    if (h.delivered > 0) s.peer.send(ServerMessage.delivered(h.delivered));
+  }
+
+  /** Tells the partner of a moved place where it is now (and `back`, if it was away). */
+  #announceMove(h: Handover, oldId: string, newId: string, newNode: string): void {
+    if (h.state !== 'chatting') return;
+    this.#forward.set(oldId, { id: newId, node: newNode, until: Date.now() + Math.max(this.options.resumeWindowMs, 10_000) });
+    if (h.partnerNode === this.engine.nodeId) this.#moved(this.#sessions.get(h.partnerId), oldId, newId, newNode);
+    else this.engine.relay.send(h.partnerNode, { kind: 'moved', to: h.partnerId, from: oldId, newId, newNode });
+  }
+
+  /** Partner `oldId` of `p` is now `newId` on `newNode`. */
+  #moved(p: Session | undefined, oldId: string, newId: string, newNode: string): void {
+    if (p === undefined || p.closed || p.state !== SessionState.chatting || p.partnerId !== oldId) return;
+    p.partnerId = newId;
+    p.partnerNode = newNode;
+    if (newNode === this.engine.nodeId) {
+      const s = this.#sessions.get(newId);
+      if (s !== undefined && s.state === SessionState.chatting && s.partnerId === p.id) {
+        p.partner = s;
+        s.partner = p;
+      }
+    } else {
+      p.partner = undefined;
+    }
+    this.#partnerBack(p);
   }
 
   // ---- searching ----
@@ -579,6 +853,7 @@ export class ChatService {
     s.partnerNode = partner.nodeId;
     s.partnerPerson = partner.person;
     s.partnerAddress = partner.address;
+    s.common = common;
     s.peer.send(matched);
     this.stats.matched++;
     if (both && p !== undefined) {
@@ -589,6 +864,7 @@ export class ChatService {
       p.partnerNode = this.engine.nodeId;
       p.partnerPerson = s.person;
       p.partnerAddress = s.address;
+      p.common = common;
       p.peer.send(matched);
     }
   }
@@ -626,9 +902,12 @@ export class ChatService {
       s.partnerNode = '';
       s.partnerPerson = '';
       s.partnerAddress = '';
-      // The conversation's evidence is forgotten with it.
+      s.common = NO_ONE;
+      s.hold &= ~Hold.partnerAway;
+      // The conversation's evidence and receipts are forgotten with it.
       s.log = undefined;
       s.cleared = undefined;
+      s.receipts = undefined;
     }
     if (next === SessionState.searching) this.#searching++;
     else if (next === SessionState.chatting) this.#chatting++;
@@ -639,6 +918,12 @@ export class ChatService {
 
   #onRelay(e: RelayEvent): void {
     const s = this.#sessions.get(e.to);
+    if (s === undefined && e.kind !== 'matched' && e.kind !== 'resume' && e.kind !== 'handover' && e.kind !== 'resume_failed') {
+      // For a session that resumed elsewhere: on to where it is now.
+      const f = this.#forward.get(e.to);
+      if (f !== undefined) this.engine.relay.send(f.node, { ...e, to: f.id });
+      return;
+    }
     switch (e.kind) {
       case 'matched': {
         if (s === undefined) {
@@ -653,9 +938,54 @@ export class ChatService {
         return;
       }
       case 'msg':
-        if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) {
-          s.log = this.moderation.keep(s.log, false, e.text, Date.now());
-          s.peer.send(ServerMessage.msg(e.text));
+        if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) this.#deliver(s, e.text, e.n, Date.now());
+        return;
+      case 'away':
+        if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) this.#partnerAway(s);
+        return;
+      case 'delivered':
+        if (s !== undefined && s.state === SessionState.chatting && s.partnerId === e.from) this.#delivered(s, e.seq);
+        return;
+      case 'moved':
+        return this.#moved(s, e.from, e.newId, e.newNode);
+      case 'resume': {
+        // We hold (or held) the place: hand it over, or refuse.
+        const place = this.#placeFor(e.to, e.mac, e.person);
+        if (place === undefined) {
+          this.engine.relay.send(e.fromNode, { kind: 'resume_failed', to: e.from, from: e.to });
+          return;
+        }
+        const h = this.#takePlace(place);
+        this.engine.relay.send(e.fromNode, { kind: 'handover', to: e.from, from: place.id, state: h });
+        this.#announceMove(h, place.id, e.from, e.fromNode);
+        return;
+      }
+      case 'handover': {
+        const h = readHandover(e.state);
+        if (s !== undefined && (s.hold & Hold.resuming) !== 0 && !s.closed && h !== null) {
+          s.hold &= ~Hold.resuming;
+          this.#adopt(s, h);
+          return;
+        }
+        // Nobody to take it (the client left, or gave up waiting): the conversation ends. Its
+        // partner knows the place by its old id or, once `moved` arrived, by the new one.
+        if (h !== null && h.state === 'chatting') {
+          for (const from of [e.from, e.to]) {
+            const ended = { kind: 'ended', to: h.partnerId, from, reason: EndReason.disconnected } as const;
+            if (h.partnerNode === this.engine.nodeId) this.#onRelay(ended);
+            else this.engine.relay.send(h.partnerNode, ended);
+          }
+        }
+        if (s !== undefined && (s.hold & Hold.resuming) !== 0) {
+          s.hold &= ~Hold.resuming;
+          this.#resumeFailed(s);
+        }
+        return;
+      }
+      case 'resume_failed':
+        if (s !== undefined && (s.hold & Hold.resuming) !== 0) {
+          s.hold &= ~Hold.resuming;
+          this.#resumeFailed(s);
         }
         return;
       case 'typing':
@@ -700,6 +1030,7 @@ export class ChatService {
 
   #publish(): void {
     const now = Date.now();
+    for (const [id, f] of this.#forward) if (f.until <= now) this.#forward.delete(id);
     for (const [key, until] of this.#waves) if (until <= now) this.#waves.delete(key);
     if (++this.#ticks % 10 === 0) for (const [key, f] of this.#firstCopies) if (now - f.at >= this.options.spamWindowMs) this.#firstCopies.delete(key);
     const c = this.counts();

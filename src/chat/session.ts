@@ -7,7 +7,23 @@
  */
 import type { Peer } from './transport.js';
 import type { ConversationLine } from './moderation.js';
+import type { Receipts } from './resume.js';
 import type { StrikeCounter, TokenBucket } from './rate.js';
+
+const NONE: readonly string[] = Object.freeze([]);
+
+/** Bits of `Session.hold`. */
+export const Hold = {
+  /** The user was searching when its connection dropped: it searches again on resume. */
+  wasSearching: 1,
+  /** A resume on another node is in flight for this (new) session. */
+  resuming: 2,
+  /** The partner's connection dropped: `back` is due when it resumes. */
+  partnerAway: 4,
+} as const;
+
+/** The peer of a place held for a resume: what is sent to it goes nowhere (the replay has the messages). */
+export const AWAY: Peer = Object.freeze({ send(): void {}, close(): void {} });
 
 export const SessionState = { idle: 'idle', searching: 'searching', chatting: 'chatting' } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
@@ -43,6 +59,8 @@ export class Session {
   /** The partner's person and address key (for skips and reports; never sent to the user). */
   partnerPerson = '';
   partnerAddress = '';
+  /** The interests the two share (what `matched` said), for a resume. */
+  common: readonly string[] = NONE;
   /** The partner's session when on this node (local-first relay), else undefined. */
   partner: Session | undefined;
   /** Persons recently skipped, either way (no-repeat), oldest first; none until the first skip. */
@@ -55,6 +73,10 @@ export class Session {
   cleared: Set<string> | undefined;
   /** Ban checks in flight: no queueing until they answer. */
   checking = 0;
+  /** The conversation's numbering and unacknowledged messages; made on its first message. */
+  receipts: Receipts | undefined;
+  /** Bits of {@link Hold}: a held place, a resume in flight, an absent partner. */
+  hold = 0;
 
   /**
    * Rate state, made on the first message: most connections of a big server sit idle, and a
@@ -66,9 +88,10 @@ export class Session {
   constructor(
     /** Random anonymous id, new for every connection. */
     readonly id: string,
-    readonly peer: Peer,
-    /** Who limits, skips and bans apply to: the session's person id, or the address key without one. */
-    readonly person: string,
+    /** The connection; {@link AWAY} while the place is held for a resume. */
+    public peer: Peer,
+    /** Who skips and bans apply to: the anonymous session's person id, else this connection (a resume carries it over). */
+    public person: string,
     /** Key of the client's address (chat/identity.ts), never the address itself. */
     readonly address: string,
   ) {}

@@ -15,4 +15,8 @@ export const ChatCloseCode = {
   goingAway: 1001,
   /** The client kept flooding after `rate_limited`. */
   policyViolation: 1008,
+  /** Server restarting: resume on another node (RFC 6455 7.4.1 "Service Restart"). */
+  serviceRestart: 1012,
+  /** This connection's place was resumed by a newer connection. */
+  replaced: 4000,
 } as const;

@@ -52,6 +52,7 @@ export const settings: readonly Setting[] = [
   { flag: 'max-message-chars', kind: 'int', def: String(defaultChatOptions.maxMessageChars), min: 1, max: 100_000, help: 'longest chat message in characters (too_long beyond)' },
   { flag: 'interest-wait', kind: 'duration', def: `${defaultChatOptions.interestWaitMs / 1000}s`, help: 'wait for a shared interest, then pair with anyone (e.g. 5s, 500ms)' },
   { flag: 'heartbeat', kind: 'duration', def: `${serverConfigDefaults.heartbeatMs / 1000}s`, help: 'ping interval; a peer silent for two is disconnected (0: off)' },
+  { flag: 'resume-window', kind: 'duration', def: `${defaultChatOptions.resumeWindowMs / 1000}s`, help: 'a user whose connection drops keeps its conversation (or search) this long for a resume (0: off)' },
   { flag: 'drain-timeout', kind: 'duration', def: `${serverConfigDefaults.drainTimeoutMs / 1000}s`, help: 'longest graceful shutdown on SIGTERM/SIGINT' },
   { flag: 'gate', kind: 'switch', def: 'on', help: 'proof-of-work session gate: on (a WebSocket needs a session, else 401) or off (tests, benchmarks, private use)' },
   { flag: 'pow-cost', kind: 'int', def: String(serverConfigDefaults.powCost), min: 1, max: 10_000_000, help: 'PBKDF2 iterations per attempt of a challenge (4096 attempts expected; raised up to 16x for busy addresses)' },
@@ -242,6 +243,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       maxMessageChars: v['max-message-chars'] as number,
       interestWaitMs: v['interest-wait'] as number,
       reportTtlMs: v['report-ttl'] as number,
+      resumeWindowMs: v['resume-window'] as number,
     },
   };
   return { help: false, config };

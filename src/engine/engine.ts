@@ -87,9 +87,22 @@ export type RelayEvent =
       readonly partnerPerson: string;
       readonly partnerAddress: string;
     }
-  | { readonly kind: 'msg'; readonly to: string; readonly from: string; readonly text: string }
+  /** A chat line; `n` numbers the sender's lines in the conversation (0: unnumbered, an older node). */
+  | { readonly kind: 'msg'; readonly to: string; readonly from: string; readonly text: string; readonly n: number }
   | { readonly kind: 'typing'; readonly to: string; readonly from: string; readonly on: boolean }
-  | { readonly kind: 'ended'; readonly to: string; readonly from: string; readonly reason: EndReason };
+  | { readonly kind: 'ended'; readonly to: string; readonly from: string; readonly reason: EndReason }
+  /** The partner `from` lost its connection; its place is held for the resume window. */
+  | { readonly kind: 'away'; readonly to: string; readonly from: string }
+  /** The first `seq` lines `to` sent in this conversation reached the partner's client. */
+  | { readonly kind: 'delivered'; readonly to: string; readonly from: string; readonly seq: number }
+  /** The partner `from` resumed: it is now `newId` on `newNode` (and is back, if it was away). */
+  | { readonly kind: 'moved'; readonly to: string; readonly from: string; readonly newId: string; readonly newNode: string }
+  /** A client resumed on node `fromNode` as session `from`, with the token of place `to` (`mac`, and its `person`). */
+  | { readonly kind: 'resume'; readonly to: string; readonly from: string; readonly fromNode: string; readonly mac: string; readonly person: string }
+  /** The place `from` moves to session `to`: its state (chat/resume.ts `Handover`, checked by the receiver). */
+  | { readonly kind: 'handover'; readonly to: string; readonly from: string; readonly state: unknown }
+  /** The resume of session `to` was refused (unknown, expired or used token, or another person). */
+  | { readonly kind: 'resume_failed'; readonly to: string; readonly from: string };
 
 /**
  * Delivery to the node a user is connected to.

@@ -4,7 +4,13 @@
  *
  * ```
  * [1, "matched", to, partner, partnerNode, common[], partnerPerson, partnerAddress]
- * [1, "msg",     to, from, text]
+ * [1, "msg",     to, from, text, n]           (n: the sender's line number; absent from older nodes)
+ * [1, "away",    to, from]
+ * [1, "delivered", to, from, seq]
+ * [1, "moved",   to, from, newId, newNode]
+ * [1, "resume",  to, from, fromNode, mac, person]
+ * [1, "handover", to, from, state]
+ * [1, "resume_failed", to, from]
  * [1, "typing",  to, from, on]
  * [1, "ended",   to, from, reason]
  * [1, "batch",   [event, event, ...]]       several events for one node, in order
@@ -40,7 +46,19 @@ export function encodeRelayEvent(event: RelayEvent): string {
     case 'matched':
       return JSON.stringify([RELAY_CODEC_VERSION, 'matched', event.to, event.partner, event.partnerNode, event.common, event.partnerPerson, event.partnerAddress]);
     case 'msg':
-      return JSON.stringify([RELAY_CODEC_VERSION, 'msg', event.to, event.from, event.text]);
+      return JSON.stringify([RELAY_CODEC_VERSION, 'msg', event.to, event.from, event.text, event.n]);
+    case 'away':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'away', event.to, event.from]);
+    case 'delivered':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'delivered', event.to, event.from, event.seq]);
+    case 'moved':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'moved', event.to, event.from, event.newId, event.newNode]);
+    case 'resume':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'resume', event.to, event.from, event.fromNode, event.mac, event.person]);
+    case 'handover':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'handover', event.to, event.from, event.state]);
+    case 'resume_failed':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'resume_failed', event.to, event.from]);
     case 'typing':
       return JSON.stringify([RELAY_CODEC_VERSION, 'typing', event.to, event.from, event.on]);
     case 'ended':
@@ -107,8 +125,27 @@ function fromArray(m: unknown): RelayEvent | DecodeError {
       if (m.length === 8 && (typeof d !== 'string' || typeof e !== 'string')) return DecodeError.badShape;
       return { kind, to, partner: a, partnerNode: b, common: c, partnerPerson: m.length === 8 ? (d as string) : a, partnerAddress: m.length === 8 ? (e as string) : '' };
     case 'msg':
-      if (m.length !== 5 || typeof b !== 'string') return DecodeError.badShape;
-      return { kind, to, from: a, text: b };
+      if ((m.length !== 5 && m.length !== 6) || typeof b !== 'string') return DecodeError.badShape;
+      if (m.length === 6 && !(typeof c === 'number' && Number.isSafeInteger(c) && c >= 0)) return DecodeError.badShape;
+      return { kind, to, from: a, text: b, n: m.length === 6 ? (c as number) : 0 };
+    case 'away':
+      if (m.length !== 4) return DecodeError.badShape;
+      return { kind, to, from: a };
+    case 'resume_failed':
+      if (m.length !== 4) return DecodeError.badShape;
+      return { kind, to, from: a };
+    case 'delivered':
+      if (m.length !== 5 || !(typeof b === 'number' && Number.isSafeInteger(b) && b >= 0)) return DecodeError.badShape;
+      return { kind, to, from: a, seq: b };
+    case 'moved':
+      if (m.length !== 6 || typeof b !== 'string' || typeof c !== 'string') return DecodeError.badShape;
+      return { kind, to, from: a, newId: b, newNode: c };
+    case 'resume':
+      if (m.length !== 7 || typeof b !== 'string' || typeof c !== 'string' || typeof d !== 'string') return DecodeError.badShape;
+      return { kind, to, from: a, fromNode: b, mac: c, person: d };
+    case 'handover':
+      if (m.length !== 5 || typeof b !== 'object' || b === null) return DecodeError.badShape;
+      return { kind, to, from: a, state: b };
     case 'typing':
       if (m.length !== 5 || typeof b !== 'boolean') return DecodeError.badShape;
       return { kind, to, from: a, on: b };
@@ -121,5 +158,5 @@ function fromArray(m: unknown): RelayEvent | DecodeError {
 }
 
 function isKind(k: string): boolean {
-  return k === 'matched' || k === 'msg' || k === 'typing' || k === 'ended';
+  return ['matched', 'msg', 'typing', 'ended', 'away', 'delivered', 'moved', 'resume', 'handover', 'resume_failed'].includes(k);
 }

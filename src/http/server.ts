@@ -82,7 +82,7 @@ export interface ServerConfig {
   trustProxy?: boolean;
   /** Ping interval; a peer silent for two intervals is dropped (ended `disconnected`). @default 30000 */
   heartbeatMs?: number;
-  /** Longest a graceful drain may take before connections are cut. @default 10000 */
+  /** Longest a graceful drain may take before connections are cut (it covers the resume window: places are handed over meanwhile). @default 25000 */
   drainTimeoutMs?: number;
   /** Chat limits (message size, rate limit, interest wait, moderation...). */
   chat?: Partial<ChatOptions>;
@@ -108,7 +108,7 @@ export const serverConfigDefaults = {
   sessionTtlMs: gateDefaults.sessionTtlMs,
   maxPerPerson: 3,
   heartbeatMs: 30_000,
-  drainTimeoutMs: 10_000,
+  drainTimeoutMs: 25_000,
 } as const;
 
 type Conn = WebSocketConnection<Session>;
@@ -152,9 +152,10 @@ export class StrangersServer {
     this.#config = config;
     this.engine = engine;
     this.log = log;
-    this.chat = new ChatService(engine, config.chat ?? {}, log);
-    const chatOptions = this.chat.options;
     const secret = config.secret ?? randomBytes(32).toString('base64url');
+    // With sessions, a resume must come from the same person; without, a connection is its own.
+    this.chat = new ChatService(engine, config.chat ?? {}, log, secret, config.gate !== false);
+    const chatOptions = this.chat.options;
     this.#addressSalt = addressSalt(secret);
     this.gate =
       config.gate === false
@@ -246,7 +247,7 @@ export class StrangersServer {
         if (p <= 0) this.#perPerson.delete(session.person);
         else this.#perPerson.set(session.person, p);
       }
-      this.chat.disconnect(session);
+      this.chat.disconnect(session, conn);
     },
     error: (_conn: Conn, err: Error) => {
       // Protocol errors of one peer are routine (bad frames, too large): debug. Our bugs: error.
@@ -429,9 +430,11 @@ export class StrangersServer {
   }
 
   /**
-   * Graceful drain, bounded by `drainTimeoutMs`: refuses new connections (readyz 503), tells
-   * matched users `ended: shutdown`, closes every WebSocket with 1001, leaves the cluster and
-   * stops listening. Idempotent.
+   * Graceful drain, bounded by `drainTimeoutMs`: refuses new connections (readyz 503), closes
+   * every WebSocket with 1012 and hands each user's place over to the node it resumes on (with a
+   * resume window; without one, or for whoever has not resumed when time is up, matched users
+   * get `ended: shutdown` and the WebSocket closes with 1001), leaves the cluster and stops
+   * listening. Idempotent.
    */
   stop(reason = 'stop'): Promise<void> {
     this.#stopped ??= this.#stop(reason);
@@ -450,6 +453,14 @@ export class StrangersServer {
     this.http.close(); // stop accepting; resolves once every socket is gone
     this.internal?.close();
     const drain = (async () => {
+      if (this.chat.options.resumeWindowMs > 0) {
+        // A deploy ends no conversation: every connection is closed with 1012 (service restart),
+        // each place is held for a resume on another node and handed over to it, until all are
+        // gone or the drain timeout is near.
+        const handedOver = this.chat.handOver(started + limit - 250);
+        await this.wss.close(CloseCode.serviceRestart, 'service restart');
+        await handedOver;
+      }
       await this.chat.shutdown();
       await this.wss.close(CloseCode.goingAway, 'server shutting down');
       return 'done' as const;

@@ -17,6 +17,8 @@ export const CloseCode = {
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
+  /** RFC 6455 7.4.1 (IANA registry): the service is restarted; a client may reconnect. */
+  serviceRestart: 1012,
   tryAgainLater: 1013,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

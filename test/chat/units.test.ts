@@ -38,10 +38,15 @@ describe('codec', () => {
     assert.equal((parse(JSON.stringify({ type: 'msg', text: '😀'.repeat(11) })) as { code: string }).code, 'too_long');
   });
   test('server messages are valid JSON of the documented shape', () => {
-    assert.deepEqual(JSON.parse(ServerMessage.welcome('x', 3)), { type: 'welcome', id: 'x', online: 3 });
+    assert.deepEqual(JSON.parse(ServerMessage.welcome('x', 3, 'r1.n.x.m')), { type: 'welcome', id: 'x', online: 3, resume: 'r1.n.x.m' });
+    assert.deepEqual(JSON.parse(ServerMessage.resumed('chatting', 't', ['a'])), { type: 'resumed', state: 'chatting', resume: 't', common: ['a'] });
+    assert.deepEqual(JSON.parse(ServerMessage.resumed('idle', 't', undefined)), { type: 'resumed', state: 'idle', resume: 't' });
+    assert.deepEqual(JSON.parse(ServerMessage.delivered(7)), { type: 'delivered', seq: 7 });
+    assert.deepEqual(JSON.parse(ServerMessage.away), { type: 'away' });
+    assert.deepEqual(JSON.parse(ServerMessage.back), { type: 'back' });
     assert.deepEqual(JSON.parse(ServerMessage.matched(['a'])), { type: 'matched', common: ['a'] });
     assert.deepEqual(JSON.parse(ServerMessage.matched([])), { type: 'matched', common: [] });
-    assert.deepEqual(JSON.parse(ServerMessage.msg('"\n\u2028')), { type: 'msg', text: '"\n\u2028' });
+    assert.deepEqual(JSON.parse(ServerMessage.msg('"\n\u2028', 5)), { type: 'msg', text: '"\n\u2028', seq: 5 });
     assert.deepEqual(JSON.parse(ServerMessage.banned(1234)), { type: 'error', code: 'banned', message: 'you have been reported by several people; try again later', until: 1234 });
     for (const code of Object.values(ErrorCode)) {
       const e = JSON.parse(ServerMessage.error[code]);

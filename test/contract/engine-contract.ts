@@ -394,7 +394,7 @@ export function runEngineContract(name: string, target: ContractTarget): void {
         const { engines: [e], recorders: [r] } = await cluster(t, 1);
         const events: RelayEvent[] = [
           { kind: 'matched', to: 'u1', partner: 'u2', partnerNode: 'n2', common: ['a', 'é'], partnerPerson: 'p2', partnerAddress: 'x2' },
-          { kind: 'msg', to: 'u1', from: 'u2', text: 'hello, 世界 👋 "quoted" \\ \n' },
+          { kind: 'msg', to: 'u1', from: 'u2', text: 'hello, 世界 👋 "quoted" \\ \n', n: 0 },
           { kind: 'typing', to: 'u1', from: 'u2', on: true },
           { kind: 'typing', to: 'u1', from: 'u2', on: false },
           { kind: 'ended', to: 'u1', from: 'u2', reason: 'skipped' },
@@ -447,7 +447,7 @@ export function runEngineContract(name: string, target: ContractTarget): void {
         const senders = [e1!, e3 ?? e1!].filter((e, i, all) => all.indexOf(e) === i);
         const N = 500;
         for (let i = 0; i < N; i++) {
-          for (const s of senders) s.relay.send(e2!.nodeId, { kind: 'msg', to: 'u', from: s.nodeId, text: String(i) });
+          for (const s of senders) s.relay.send(e2!.nodeId, { kind: 'msg', to: 'u', from: s.nodeId, text: String(i), n: 0 });
         }
         await r2!.until(() => r2!.events.length === N * senders.length, 5000, 'all relayed events');
         for (const s of senders) {

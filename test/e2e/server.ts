@@ -16,7 +16,7 @@ export interface TestServer {
  * invalidates every session, as a real one-process restart does.
  */
 export async function startTestServer(port: number, config: ServerConfig = {}): Promise<TestServer> {
-  const server = await createServer({ host: '127.0.0.1', port, logLevel: 'silent', drainTimeoutMs: 2000, maxPerIp: 0, gate: true, powCost: 100, ...config });
+  const server = await createServer({ host: '127.0.0.1', port, logLevel: 'silent', drainTimeoutMs: 2000, maxPerIp: 0, gate: true, powCost: 100, ...config, chat: { resumeWindowMs: 0, ...config.chat } });
   const address = await server.listen();
   return { port: address.port, reports: () => server.chat.moderation.stats.reports, close: () => server.stop('test') };
 }

@@ -7,8 +7,8 @@ test('every relay event kind survives encode/decode', () => {
   const events: RelayEvent[] = [
     { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: [], partnerPerson: 'pb', partnerAddress: 'xb' },
     { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: ['x', 'ü'], partnerPerson: 'pb', partnerAddress: '' },
-    { kind: 'msg', to: 'a', from: 'b', text: '' },
-    { kind: 'msg', to: 'a', from: 'b', text: 'line\n"q" \\ 😀 \u2028' },
+    { kind: 'msg', to: 'a', from: 'b', text: '', n: 0 },
+    { kind: 'msg', to: 'a', from: 'b', text: 'line\n"q" \\ 😀 \u2028', n: 0 },
     { kind: 'typing', to: 'a', from: 'b', on: true },
     { kind: 'typing', to: 'a', from: 'b', on: false },
     { kind: 'ended', to: 'a', from: 'b', reason: 'disconnected' },
@@ -42,7 +42,7 @@ test('undecodable messages give a stable code, never an exception', () => {
 
 test('a batch carries several events for one node, in order, and a bad one does not sink the rest', () => {
   const events = [
-    { kind: 'msg', to: 'u1', from: 'u2', text: 'one' },
+    { kind: 'msg', to: 'u1', from: 'u2', text: 'one', n: 0 },
     { kind: 'typing', to: 'u1', from: 'u2', on: true },
     { kind: 'ended', to: 'u3', from: 'u4', reason: 'skipped' },
   ] as const;

@@ -36,7 +36,7 @@ test('Redis going away and coming back: not ready, refusals, drops counted, reco
   const [b, rb] = await started(redis.url, keyPrefix);
   const w = waiter(a, { since: Date.now() });
   assert.equal(await a.queue.pairOrEnqueue(w, Date.now()), null);
-  a.relay.send(b.nodeId, { kind: 'msg', to: 'x', from: 'y', text: 'before' });
+  a.relay.send(b.nodeId, { kind: 'msg', to: 'x', from: 'y', text: 'before', n: 0 });
   await rb.until(() => rb.events.length === 1, 2000, 'relay before the outage');
 
   await redis.kill();
@@ -45,9 +45,9 @@ test('Redis going away and coming back: not ready, refusals, drops counted, reco
   await assert.rejects(a.queue.pairOrEnqueue(waiter(a, { since: Date.now() }), Date.now()), (err: unknown) => err instanceof EngineUnavailableError && err.code === 'engine_unavailable');
   await assert.rejects(a.queue.remove('nobody'), EngineUnavailableError);
   const dropped = a.stats().publishDropped;
-  a.relay.send(b.nodeId, { kind: 'msg', to: 'x', from: 'y', text: 'lost' });
+  a.relay.send(b.nodeId, { kind: 'msg', to: 'x', from: 'y', text: 'lost', n: 0 });
   assert.equal(a.stats().publishDropped, dropped + 1, 'a cross-node send while down is dropped and counted');
-  a.relay.send(a.nodeId, { kind: 'msg', to: 'x', from: 'y', text: 'local' });
+  a.relay.send(a.nodeId, { kind: 'msg', to: 'x', from: 'y', text: 'local', n: 0 });
   await ra.until(() => ra.events.some((e) => e.kind === 'msg' && e.text === 'local'), 1000, 'own-node delivery without Redis');
 
   // Down longer than the deadline, then back empty (no persistence).
@@ -62,7 +62,7 @@ test('Redis going away and coming back: not ready, refusals, drops counted, reco
   const m = await b.queue.pairOrEnqueue(waiter(b, { since: Date.now() }), Date.now());
   assert.equal(m?.partner.userId, w.userId);
   // Relay works again, through the resubscribed channel.
-  a.relay.send(b.nodeId, { kind: 'msg', to: 'x', from: 'y', text: 'after' });
+  a.relay.send(b.nodeId, { kind: 'msg', to: 'x', from: 'y', text: 'after', n: 0 });
   await rb.until(() => rb.events.some((e) => e.kind === 'msg' && e.text === 'after'), 3000, 'relay after recovery');
   assert.ok(!rb.events.some((e) => e.kind === 'msg' && e.text === 'lost'), 'what was dropped stays dropped');
 });
@@ -101,7 +101,7 @@ test('undecodable messages on a node channel are counted, not delivered, not fat
   await pub.publish(channel, '[1,"msg","to","from","fine"]');
   await ra.until(() => ra.events.length === 1, 2000, 'the valid message');
   assert.equal(a.stats().undecodable, 2);
-  assert.deepEqual(ra.events, [{ kind: 'msg', to: 'to', from: 'from', text: 'fine' }]);
+  assert.deepEqual(ra.events, [{ kind: 'msg', to: 'to', from: 'from', text: 'fine', n: 0 }]);
 });
 
 test('start() fails with one clear error when Redis is unreachable', async () => {

@@ -37,9 +37,9 @@ describe('chat over WebSocket', () => {
     for (let i = 0; i < 20; i++) a.send({ type: 'msg', text: `a${i}` });
     b.send({ type: 'typing', on: true });
     b.send({ type: 'msg', text: 'héllo 👋 "quoted" \\ \n' });
-    for (let i = 0; i < 20; i++) assert.deepEqual(await b.next(), { type: 'msg', text: `a${i}` });
+    for (let i = 0; i < 20; i++) assert.deepEqual(await b.next(), { type: 'msg', text: `a${i}`, seq: i + 1 });
     assert.deepEqual(await a.next(), { type: 'typing', on: true });
-    assert.deepEqual(await a.next(), { type: 'msg', text: 'héllo 👋 "quoted" \\ \n' });
+    assert.deepEqual(await a.next(), { type: 'msg', text: 'héllo 👋 "quoted" \\ \n', seq: 1 });
     a.close();
     assert.deepEqual(await b.next(), { type: 'ended', reason: 'disconnected' });
     b.close();

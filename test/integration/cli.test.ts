@@ -77,8 +77,8 @@ test('flags win over environment; defaults', () => {
   assert.equal(h.config.sessionTtlMs, 7 * 86_400_000);
 });
 
-test('serve: JSON start line, SIGTERM drains (ended shutdown, 1001) and exits 0 with a stop line', async () => {
-  const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--host', '127.0.0.1', '--gate', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
+test('serve --resume-window 0: JSON start line, SIGTERM drains (ended shutdown, 1001) and exits 0 with a stop line', async () => {
+  const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--host', '127.0.0.1', '--gate', 'off', '--resume-window', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const started = new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {

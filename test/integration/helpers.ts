@@ -118,7 +118,8 @@ const startedByTest = new Set<StrangersServer>();
 
 /** Starts a server on 127.0.0.1:0 with quiet logs, the session gate off unless `config` turns it on. */
 export async function startServer(config: ServerConfig = {}): Promise<StrangersServer> {
-  const s = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0, gate: false, ...config });
+  // No resume window unless a test asks for one: a closed client ends its conversation at once.
+  const s = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0, gate: false, ...config, chat: { resumeWindowMs: 0, ...config.chat } });
   startedByTest.add(s);
   await s.listen();
   return s;

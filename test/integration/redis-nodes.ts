@@ -49,7 +49,7 @@ export class Node {
    */
   static async start(redis: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Node> {
     const port = await freePort();
-    const gate = extra.includes('--gate') ? [] : ['--gate', 'off'];
+    const gate = [...(extra.includes('--gate') ? [] : ['--gate', 'off']), ...(extra.includes('--resume-window') ? [] : ['--resume-window', '0'])];
     const args = [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', redis, '--max-per-ip', '0', '--rate-limit', '0', '--log-level', 'info', ...gate, ...extra];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_SECRET: TEST_SECRET, ...env } });
     const node = new Node(proc, port);
