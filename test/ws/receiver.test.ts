@@ -416,6 +416,22 @@ describe('Receiver: a message in progress holds only its own bytes', () => {
     }
     assert.deepEqual(sink.errors, []);
   });
+  // Found by the receiver fuzz target (seed 1) against the receiver before this rule: a ping
+  // arriving one byte per read, each byte inside a 68-byte store, kept every store it had seen.
+  test('fuzz regression: a ping fed one byte per read keeps only its own bytes', () => {
+    const bytes = Buffer.from([137, 138, 0, 0, 0, 0, 32, 240, 144, 128, 128, 194, 160, 224, 160, 128]);
+    const sink = new Counter();
+    const r = new Receiver(sink, { isServer: true, maxMessageSize: 16 });
+    let most = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      const store = Buffer.allocUnsafeSlow(68);
+      store[32] = bytes[i]!;
+      r.push(store.subarray(32, 33));
+      most = Math.max(most, r.retainedBytes);
+    }
+    assert.equal(sink.controls, 1);
+    assert.ok(most <= 2 * 16, `a partial ping of at most 15 bytes retained ${most} bytes`);
+  });
   test('a single-frame message inside one read is handed over as a view of it (zero copy)', () => {
     const sink = new Counter();
     const r = new Receiver(sink, { isServer: true, maxMessageSize: 1 << 20 });
