@@ -66,8 +66,12 @@ export async function runProperty<Ts>(
     runs: details.numRuns,
     ms,
     failed: details.failed,
-    report: details.failed ? fc.defaultReportMessage(details) : undefined,
+    report: details.failed ? `${fc.defaultReportMessage(details)}\nError: ${describeError(details.errorInstance)}` : undefined,
   };
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
 /** `arb` once in `odds` draws, null otherwise (for what should be rare; `fc.option` makes null rare). */
