@@ -70,14 +70,23 @@ function bad(detail: string, code: ErrorCode = ErrorCode.badMessage): ParseError
   return { type: 'error', code, detail };
 }
 
-/** Counts code points, but only when the UTF-16 length could exceed the limit. */
+/**
+ * Counts code points, but only when the UTF-16 length could exceed the limit. A surrogate pair
+ * is one code point; a lone surrogate (JSON can carry one as `\udc00`) is one too: it was once
+ * counted as none, so a text of lone low surrogates passed at up to twice the limit.
+ */
 function tooLong(text: string, max: number): boolean {
   if (text.length <= max) return false;
   if (text.length > max * 2) return true;
   let n = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0xdc00 || c > 0xdfff) n++; // low surrogates do not start a code point
+    // A high surrogate followed by a low one: the pair is one code point.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
   }
   return n > max;
 }

@@ -69,12 +69,38 @@ type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<any> };
 
 const EMPTY = Buffer.alloc(0);
 
-// Sockets that send() corked during this turn of the event loop, uncorked together once the
-// turn's I/O callbacks have run (one setImmediate per turn, no closure per send).
+// Sockets corked during this turn of the event loop (by send() or a pong), uncorked together
+// once the turn's I/O callbacks have run (one setImmediate per turn, no closure per send).
 const corked: Socket[] = [];
-function uncorkAll(): void {
+// Connections whose pong waits for the end of the turn: they answered a ping in this turn's
+// batch already, and a later ping replaced the one they owe (RFC 6455 5.5.3).
+const pongsDue: WebSocketConnection<any>[] = [];
+// Counts turns that ended with a batch: a connection that wrote a pong in turn `turn` knows
+// the pong is still in the corked batch.
+let turn = 0;
+
+/** Corks `socket` until the end of this turn, so its frames of the turn leave in one writev. */
+function corkForTurn(socket: Socket): void {
+  if (socket.writableCorked !== 0) return;
+  socket.cork();
+  if (corked.push(socket) === 1) setImmediate(endTurn);
+}
+
+function endTurn(): void {
+  // Pongs that waited go out last in the batch, each carrying its connection's latest ping.
+  for (let i = 0; i < pongsDue.length; i++) WebSocketConnection.dispatch.pongDue(pongsDue[i]!);
+  pongsDue.length = 0;
+  turn = (turn + 1) & 0x3fffffff;
   for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
   corked.length = 0;
+}
+
+/** A copy of a (small) ping payload in memory of its own, so that it pins no socket read. */
+function ownCopy(data: Buffer): Buffer {
+  if (data.length === 0) return EMPTY;
+  const copy = Buffer.allocUnsafeSlow(data.length);
+  data.copy(copy);
+  return copy;
 }
 
 // Bits of a connection's #flags: one small integer instead of four fields.
@@ -85,7 +111,17 @@ const Flag = {
   quiet: 4,
   /** Heartbeat: pinged because quiet; terminated if still silent at the next tick. */
   pinged: 8,
+  /** A pong is owed and waits for the socket's `drain` (its listener is attached). */
+  pongOnDrain: 16,
 } as const;
+// Bits 5-9 of #flags: pongs written in turn #pongTurn (saturating at 31).
+const PONG_COUNT_SHIFT = 5;
+const PONG_COUNT_MASK = 0x1f << PONG_COUNT_SHIFT;
+/**
+ * Pings answered one by one per connection and turn: a few pings in a row get their pongs in
+ * order (as Autobahn case 2.10 expects); past this, the turn's pings get one pong, for the latest.
+ */
+const PONG_BURST = 16;
 
 export class WebSocketConnection<T = unknown> implements ReceiverSink {
   /** A slot for the application (e.g. its session object). */
@@ -101,6 +137,10 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   #closeCode: number = CloseCode.abnormal;
   #closeReason = '';
   #closeTimer: NodeJS.Timeout | null = null;
+  /** The payload of the latest ping not answered yet, while its pong waits (null: none owed). */
+  #pendingPong: Buffer | null = null;
+  /** The turn in which this connection last wrote a pong (see `turn`). */
+  #pongTurn = -1;
 
   /** @internal Built by WebSocketServer or connect(); call `start()` next. */
   constructor(socket: Socket, ctx: ConnectionContext<T>, protocol: string) {
@@ -148,9 +188,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     if (this.#state !== ReadyState.open) return SendResult.dropped;
     const socket = this.#socket;
     if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) {
-      const error = new WebSocketError(ErrorCodes.bufferOverflow, 'peer reads too slowly: outgoing buffer full');
-      this.#reportError(error);
-      this.#fail(error.closeCode, 'slow consumer');
+      this.#overflow();
       return SendResult.dropped;
     }
     const opcode = isBinary ? Opcode.binary : Opcode.text;
@@ -164,30 +202,34 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     } else {
       // Frames sent to one peer within one turn of the event loop leave in one writev (one
       // syscall), not one write each: a relay burst costs one syscall per peer per turn.
-      if (socket.writableCorked === 0) {
-        socket.cork();
-        if (corked.push(socket) === 1) setImmediate(uncorkAll);
-      }
+      corkForTurn(socket);
       flushed = socket.write(encodeFrame(opcode, data, true, masked));
     }
     return flushed ? SendResult.sent : SendResult.queued;
   }
 
-  /** Sends a ping (at most 125 bytes of payload). */
+  /**
+   * Sends a ping (at most 125 bytes of payload). Like `send()`, over the buffer cap it closes
+   * the connection with 1008 instead.
+   */
   ping(data: Buffer | string = EMPTY): void {
     if (this.#state !== ReadyState.open) return;
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     if (payload.length > 125) throw new RangeError('ping payload must be at most 125 bytes');
+    if (this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
     this.#socket.write(encodeFrame(Opcode.ping, payload, true, !this.#ctx.isServer));
   }
 
   /**
    * Starts the closing handshake. The socket ends when the peer answers, or is destroyed
-   * after the close timeout. Throws only on a code that may not be sent (our API misused).
+   * after the close timeout. Over the buffer cap, the close says 1008 (and `error()` hears
+   * `buffer_overflow`) instead of `code`. Throws only on a code that may not be sent (our API
+   * misused).
    */
   close(code: number = CloseCode.normal, reason = ''): void {
     if (!isValidCloseCode(code)) throw new RangeError(`close code ${code} may not be sent`);
     if (this.#state !== ReadyState.open) return;
+    if (this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
     this.#sendClose(code, reason);
     this.#armCloseTimer();
   }
@@ -231,20 +273,48 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     }
   }
 
-  /** @internal RFC 6455 5.5.2: answer a ping with a pong carrying the same payload. */
+  /**
+   * @internal RFC 6455 5.5.2: answer a ping with a pong carrying the same payload. Pongs do not
+   * pile up: RFC 6455 5.5.3 lets an endpoint that "has not yet sent Pong frame(s) in response to
+   * previous Ping frame(s)" answer "only the most recently processed Ping frame". So once
+   * PONG_BURST pongs are in this turn's batch, or while the socket waits for `drain`, a ping
+   * only replaces the payload of the one pong owed, written at the end of the turn or on
+   * `drain`. A ping flood from a peer that never reads costs a few pongs per turn, not one each.
+   */
   onPing(data: Buffer): void {
-    if ((this.#flags & Flag.closeSent) !== 0) return;
-    this.#socket.write(encodeFrame(Opcode.pong, data, true, !this.#ctx.isServer));
+    const flags = this.#flags;
+    if ((flags & Flag.closeSent) !== 0) return;
+    if (this.#pendingPong !== null) {
+      // Waiting for `drain` may take long: keep a copy, not a view pinning a whole socket read.
+      this.#pendingPong = (flags & Flag.pongOnDrain) !== 0 ? ownCopy(data) : data;
+      return;
+    }
+    const socket = this.#socket;
+    if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
+    if (socket.writableNeedDrain) return this.#pongOnDrain(data);
+    if (this.#pongTurn === turn && (flags & PONG_COUNT_MASK) >>> PONG_COUNT_SHIFT >= PONG_BURST) {
+      // Enough pongs in this turn's batch already: the latest ping is answered at the turn's end.
+      this.#pendingPong = data;
+      pongsDue.push(this);
+      return;
+    }
+    this.#writePong(data);
   }
 
   /** @internal Liveness is tracked on any input, so a pong needs nothing more. */
   onPong(_data: Buffer): void {}
 
-  /** @internal RFC 6455 5.5.1: answer a close with a close (same code), then end TCP. */
+  /**
+   * @internal RFC 6455 5.5.1: answer a close with a close (same code), then end TCP. A peer
+   * over the buffer cap gets 1008 instead, like everything else queued for it.
+   */
   onCloseFrame(code: number, reason: string): void {
     this.#flags |= Flag.closeReceived;
     this.#closeCode = code;
     this.#closeReason = reason;
+    if ((this.#flags & Flag.closeSent) === 0 && this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) {
+      return this.#overflow();
+    }
     this.#sendClose(code, '');
     // RFC 6455 7.1.1: the server closes the TCP connection first; a client waits a bounded time.
     if (this.#ctx.isServer) this.#socket.end();
@@ -262,6 +332,45 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   #receive(chunk: Buffer): void {
     this.#flags &= ~(Flag.quiet | Flag.pinged);
     this.#receiver.push(chunk);
+  }
+
+  #writePong(data: Buffer): void {
+    corkForTurn(this.#socket);
+    const flags = this.#flags;
+    const count = this.#pongTurn === turn ? Math.min(31, ((flags & PONG_COUNT_MASK) >>> PONG_COUNT_SHIFT) + 1) : 1;
+    this.#flags = (flags & ~PONG_COUNT_MASK) | (count << PONG_COUNT_SHIFT);
+    this.#pongTurn = turn;
+    this.#socket.write(encodeFrame(Opcode.pong, data, true, !this.#ctx.isServer));
+  }
+
+  /** Owes a pong until the socket drains (one shared listener, attached only meanwhile). */
+  #pongOnDrain(data: Buffer): void {
+    this.#pendingPong = ownCopy(data);
+    this.#flags |= Flag.pongOnDrain;
+    this.#socket.on('drain', onSocketDrainPong);
+  }
+
+  /** Writes the pong owed, if any and if still allowed (end of turn, or `drain`). */
+  #payPong(): void {
+    const data = this.#pendingPong;
+    if (data === null) return;
+    this.#pendingPong = null;
+    const socket = this.#socket;
+    if ((this.#flags & Flag.closeSent) !== 0 || socket.destroyed) return;
+    if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
+    if (socket.writableNeedDrain) return this.#pongOnDrain(data);
+    this.#writePong(data);
+  }
+
+  /**
+   * Fails the connection with 1008 (`buffer_overflow`): the peer let `maxBufferedBytes` of
+   * frames pile up. Its close frame is the one frame written past the cap (once, at most 125
+   * bytes of payload); the socket is destroyed after the close timeout if it does not drain.
+   */
+  #overflow(): void {
+    const error = new WebSocketError(ErrorCodes.bufferOverflow, 'peer reads too slowly: outgoing buffer full');
+    this.#reportError(error);
+    this.#fail(error.closeCode, 'slow consumer');
   }
 
   /** Sends a close frame (once) and stops accepting application sends. */
@@ -303,6 +412,13 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     data(conn: WebSocketConnection<any>, chunk: Buffer): void {
       conn.#receive(chunk);
     },
+    pongDue(conn: WebSocketConnection<any>): void {
+      conn.#payPong();
+    },
+    drainPong(conn: WebSocketConnection<any>): void {
+      conn.#flags &= ~Flag.pongOnDrain;
+      conn.#payPong();
+    },
     drain(conn: WebSocketConnection<any>): void {
       if (conn.#state !== ReadyState.open) return;
       try {
@@ -334,6 +450,11 @@ function onSocketData(this: OwnedSocket, chunk: Buffer): void {
 function onSocketDrain(this: OwnedSocket): void {
   const conn = this[kConnection];
   if (conn !== undefined) WebSocketConnection.dispatch.drain(conn);
+}
+function onSocketDrainPong(this: OwnedSocket): void {
+  this.removeListener('drain', onSocketDrainPong);
+  const conn = this[kConnection];
+  if (conn !== undefined) WebSocketConnection.dispatch.drainPong(conn);
 }
 function onSocketClose(this: OwnedSocket): void {
   const conn = this[kConnection];

@@ -6,6 +6,10 @@
  * spans chunks, or when a message has several pieces; a frame that sits inside one chunk is
  * unmasked in place and handed over as a view. Payloads are unmasked and (for text) UTF-8
  * checked as they arrive, so a bad byte fails the connection on the read where it appears.
+ *
+ * What is kept between pushes holds only its own bytes: a view pins the whole socket read it
+ * points into, so a small piece of a message in progress, or a partial header left at the end
+ * of a read, is copied into memory of its own before push() returns (see #settle, #compact).
  */
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes, WebSocketError, isValidCloseCode, type ErrorKind } from './errors.js';
@@ -76,6 +80,7 @@ export class Receiver {
   #messageBytes = 0;
   #fragments: Buffer[] | null = null;
   #joinedFragments = 0; // leading entries of #fragments that are already joined runs
+  #settledFragments = 0; // leading entries of #fragments that may be kept past this push
   #utf8State = UTF8_ACCEPT;
   #pieces = 0; // pieces of the current message, to pick the fast path for single-piece text
 
@@ -89,6 +94,25 @@ export class Receiver {
     return this.#state === State.done;
   }
 
+  /**
+   * @internal Bytes of memory kept alive by what the receiver holds between pushes: the whole
+   * backing store of every buffer it keeps (a view pins all of its store), each counted once.
+   * For the tests of the retention rules; costs a walk over the held buffers.
+   */
+  get retainedBytes(): number {
+    const stores = new Set<ArrayBufferLike>();
+    let bytes = 0;
+    for (const list of [this.#fragments, this.#chunks]) {
+      if (list === null) continue;
+      for (const b of list) {
+        if (stores.has(b.buffer)) continue;
+        stores.add(b.buffer);
+        bytes += b.buffer.byteLength;
+      }
+    }
+    return bytes;
+  }
+
   /** Feeds bytes in arrival order. Never throws on any input. */
   push(chunk: Buffer): void {
     if (this.#state === State.done || chunk.length === 0) return;
@@ -98,6 +122,8 @@ export class Receiver {
     this.#run();
     // Idle connections keep no array: most of them sit silent between reads.
     if (this.#buffered === 0) this.#chunks = null;
+    else this.#compact();
+    if (this.#fragments !== null) this.#settle();
   }
 
   #run(): void {
@@ -252,6 +278,7 @@ export class Receiver {
     }
     this.#fragments = null;
     this.#joinedFragments = 0;
+    this.#settledFragments = 0;
     this.#messageOpcode = 0;
     this.#messageBytes = 0;
     this.#pieces = 0;
@@ -264,12 +291,64 @@ export class Receiver {
    * piece: ~100 bytes of heap per byte of a 1-byte fragment. Each byte is copied once more.
    */
   #joinRun(): void {
+    this.#joinFrom(this.#joinedFragments);
+    this.#joinedFragments = this.#fragments!.length;
+  }
+
+  /**
+   * The pieces of a message in progress that arrived in this push are views into its chunks.
+   * Kept as they are, 127 one-byte fragments in 127 reads of 64 KiB would pin 8 MiB. If they
+   * fill less than half of the memory they pin, they are joined into a buffer of their own;
+   * a large piece (most of its read) stays a view, so big messages are not copied twice.
+   */
+  #settle(): void {
     const fragments = this.#fragments!;
-    const start = this.#joinedFragments;
-    const run = Buffer.concat(fragments.slice(start));
+    const start = this.#settledFragments;
+    let bytes = 0;
+    let pinned = 0;
+    let store: ArrayBufferLike | null = null;
+    for (let i = start; i < fragments.length; i++) {
+      const piece = fragments[i]!;
+      bytes += piece.length;
+      if (piece.buffer !== store) {
+        store = piece.buffer;
+        pinned += store.byteLength;
+      }
+    }
+    if (pinned > 2 * bytes) this.#joinFrom(start);
+    this.#settledFragments = fragments.length;
+  }
+
+  /**
+   * Replaces the pieces from `start` on with one copy in memory of its own: allocated outside
+   * Node's shared pool, whose 8 KiB slabs a small copy would otherwise keep alive.
+   */
+  #joinFrom(start: number): void {
+    const fragments = this.#fragments!;
+    let length = 0;
+    for (let i = start; i < fragments.length; i++) length += fragments[i]!.length;
+    const run = Buffer.allocUnsafeSlow(length);
+    let offset = 0;
+    for (let i = start; i < fragments.length; i++) offset += fragments[i]!.copy(run, offset);
     fragments.length = start;
     fragments.push(run);
-    this.#joinedFragments = start + 1;
+    this.#settledFragments = start + 1;
+  }
+
+  /**
+   * Bytes left over at the end of a push are a partial frame header or control frame (under
+   * 140 bytes: data payloads are taken as they arrive). They are copied out of the read they
+   * came in unless they fill at least half of it.
+   */
+  #compact(): void {
+    const chunks = this.#chunks!;
+    const buffered = this.#buffered;
+    if (chunks.length === 1 && chunks[0]!.buffer.byteLength <= 2 * buffered) return;
+    const own = Buffer.allocUnsafeSlow(buffered);
+    let offset = 0;
+    for (const chunk of chunks) offset += chunk.copy(own, offset);
+    chunks.length = 1;
+    chunks[0] = own;
   }
 
   #control(payload: Buffer): void {
@@ -323,6 +402,7 @@ export class Receiver {
     this.#buffered = 0;
     this.#fragments = null;
     this.#joinedFragments = 0;
+    this.#settledFragments = 0;
   }
 
   /** XORs the frame's mask into `bytes`, continuing where the previous piece of the frame ended. */

@@ -174,7 +174,7 @@ export class WebSocketServer<T = unknown> {
 
   #refuse(socket: Duplex, status: number, message: string, headers?: Readonly<Record<string, string>>): void {
     this.stats.refused.set(status, (this.stats.refused.get(status) ?? 0) + 1);
-    refuse(socket, status, message, headers);
+    refuse(socket, status, message, headers, this.#closeTimeoutMs);
   }
 
   #beat(): void {
@@ -197,7 +197,21 @@ function refusalMessage(status: number): string {
   return 'connection refused';
 }
 
-function refuse(socket: Duplex, status: number, message: string, headers?: Readonly<Record<string, string>>): void {
-  if (socket.writable) socket.end(errorResponse(status, message, headers));
-  else socket.destroy();
+/**
+ * Answers with an HTTP error and lets the socket go. The answer is sent with a FIN (destroying at
+ * once could reset it away); then whatever the client still sends is read and dropped, so that
+ * its FIN is seen and the socket closes; a client that never closes is cut off after the close
+ * timeout. An upgrade request's socket is no longer watched by the HTTP server's timeouts:
+ * without both, a refused socket that got one more byte was held forever.
+ */
+function refuse(socket: Duplex, status: number, message: string, headers: Readonly<Record<string, string>> | undefined,
+  lingerMs: number): void {
+  if (!socket.writable) return void socket.destroy();
+  socket.end(errorResponse(status, message, headers));
+  socket.resume();
+  setTimeout(destroySocket, lingerMs, socket).unref();
+}
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
 }

@@ -37,6 +37,15 @@ describe('codec', () => {
     assert.equal(parse(JSON.stringify({ type: 'msg', text: '😀'.repeat(10) })).type, 'msg');
     assert.equal((parse(JSON.stringify({ type: 'msg', text: '😀'.repeat(11) })) as { code: string }).code, 'too_long');
   });
+  // Regression (found by the codec fuzz target, seed 3): lone low surrogates counted as nothing.
+  test('a lone surrogate counts as one character', () => {
+    assert.equal((parseClientMessage('{"type":"msg","text":"aa\\udc00aa"}', 4) as { code: string }).code, 'too_long');
+    assert.equal(parseClientMessage('{"type":"msg","text":"aa\\udc00a"}', 4).type, 'msg');
+    const lone = `{"type":"msg","text":"${'\\udc00'.repeat(19)}"}`; // 19 code points, under twice the limit
+    assert.equal((parse(lone) as { code: string }).code, 'too_long');
+    assert.equal((parse(`{"type":"msg","text":"${'\\ud800'.repeat(11)}"}`) as { code: string }).code, 'too_long');
+    assert.equal(parse(`{"type":"msg","text":"${'\\ud83d\\ude00'.repeat(10)}"}`).type, 'msg'); // 10 pairs
+  });
   test('server messages are valid JSON of the documented shape', () => {
     assert.deepEqual(JSON.parse(ServerMessage.welcome('x', 3, 'r1.n.x.m')), { type: 'welcome', id: 'x', online: 3, resume: 'r1.n.x.m' });
     assert.deepEqual(JSON.parse(ServerMessage.resumed('chatting', 't', ['a'])), { type: 'resumed', state: 'chatting', resume: 't', common: ['a'] });

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startEchoServer, type EchoServer, type EchoServerOptions } from '../../src/cli/echo.js';
 import { connect, WebSocketError } from '../../src/ws/index.js';
@@ -17,6 +18,8 @@ const configs: Record<string, EchoServerOptions> = {
   admit: { admit: (req) => (req.url === '/full' ? 503 : undefined) },
   path: { path: '/ws' },
   slow: { handshakeTimeoutMs: 1500 },
+  linger: { closeTimeoutMs: 10_000 },
+  cutoff: { closeTimeoutMs: 500 },
 };
 before(async () => {
   for (const [name, options] of Object.entries(configs)) {
@@ -213,6 +216,59 @@ describe('handshake: slow clients', () => {
       await c.expectEnd(5000);
     } finally {
       c.destroy();
+    }
+  });
+});
+
+/** Sockets the server still holds (open or half-closed), refused upgrades included. */
+const held = (name: keyof typeof configs): Promise<number> =>
+  new Promise((resolve, reject) => servers.get(name)!.http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+
+/** Waits (bounded) until the server holds no socket; returns how many it still holds. */
+async function released(name: keyof typeof configs, withinMs: number): Promise<number> {
+  const deadline = Date.now() + withinMs;
+  let n = await held(name);
+  while (n > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    n = await held(name);
+  }
+  return n;
+}
+
+describe('handshake: a refused socket is let go', () => {
+  // Regression (found by the handshake-socket fuzz target): a refused upgrade's socket was ended
+  // but never read again, so when the client sent more bytes after its request, the server never
+  // saw the client's FIN and held the socket (and its file descriptor) forever.
+  test('H.21 bytes after a refused request, then the client\'s FIN: the server closes its socket at once', { timeout: 20_000 }, async () => {
+    const c = await RawClient.tcp(port('linger'));
+    try {
+      c.write(req({ 'Sec-WebSocket-Version': '' }));
+      const res = await c.readResponse();
+      assert.equal(res.status, 426);
+      c.write('*=');
+      c.socket.end();
+      await c.expectEnd();
+      // Well before the 10 s close timeout: the FIN closed it.
+      assert.equal(await released('linger', 3000), 0, 'the server still holds the refused socket');
+    } finally {
+      c.destroy();
+    }
+  });
+  test('H.22 a client that never closes after a refusal is cut off after the close timeout', { timeout: 20_000 }, async () => {
+    // allowHalfOpen: our side stays open after the server's FIN, as a hostile client's would.
+    const socket = net.connect({ port: port('cutoff'), host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      let response = '';
+      socket.on('data', (chunk: Buffer) => (response += chunk.toString('latin1')));
+      socket.write(req({ Upgrade: 'h2c' }));
+      await new Promise<void>((resolve) => socket.once('end', resolve));
+      assert.match(response, /^HTTP\/1\.1 400 /);
+      assert.equal(socket.writable, true, 'our side is still open');
+      assert.equal(await released('cutoff', 5000), 0, 'the server still holds the refused socket');
+    } finally {
+      socket.destroy();
     }
   });
 });

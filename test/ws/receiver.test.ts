@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Receiver, isValidCloseCode } from '../../src/ws/index.js';
+import { Receiver, isValidCloseCode, type ReceiverSink, type WebSocketError } from '../../src/ws/index.js';
 import { FAIL_FAST, KOSME, hex } from './utf8-vectors.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -333,5 +333,127 @@ describe('Receiver: memory', () => {
     gc(); // count what the receivers hold, not the garbage of joining
     const perReceiver = (process.memoryUsage().heapUsed - before) / receivers.length;
     assert.ok(perReceiver < 4 * 65536, `${Math.round(perReceiver / 1024)} KiB of heap per receiver for a 64 KiB message`);
+  });
+});
+
+/** A sink that keeps messages and errors, and only counts control frames (padding). */
+class Counter implements ReceiverSink {
+  readonly messages: Buffer[] = [];
+  readonly errors: string[] = [];
+  controls = 0;
+  onMessage(data: Buffer): void {
+    this.messages.push(data);
+  }
+  onPing(): void {
+    this.controls++;
+  }
+  onPong(): void {
+    this.controls++;
+  }
+  onCloseFrame(): void {
+    this.controls++;
+  }
+  onProtocolError(error: WebSocketError): void {
+    this.errors.push(error.code);
+  }
+}
+
+const READ = 64 * 1024;
+
+/** Masked pongs (ignored padding) that fill exactly `bytes` bytes (bytes >= 6 or 0). */
+function pongPadding(bytes: number): Buffer {
+  const frames: Buffer[] = [];
+  while (bytes > 0) {
+    // 6 bytes of header and key; keep what is left either 0 or at least 6 bytes.
+    let payload = Math.min(125, bytes - 6);
+    if (bytes - 6 - payload > 0 && bytes - 6 - payload < 6) payload -= 6;
+    frames.push(frame(Op.pong, Buffer.alloc(payload, 0x70)));
+    bytes -= 6 + payload;
+  }
+  return Buffer.concat(frames);
+}
+
+/** One 64 KiB socket read: `frames` at `at` ('start' or 'end'), masked pongs for the rest. */
+function read64k(frames: Buffer, at: 'start' | 'end'): Buffer {
+  const padding = pongPadding(READ - frames.length);
+  const chunk = Buffer.allocUnsafeSlow(READ); // a store of its own, as a socket read has
+  (at === 'start' ? Buffer.concat([frames, padding]) : Buffer.concat([padding, frames])).copy(chunk);
+  return chunk;
+}
+
+describe('Receiver: a message in progress holds only its own bytes', () => {
+  // Regression: each piece was kept as a view into the read it came in, so 127 one-byte
+  // fragments (one fewer than a joined run), each in a 64 KiB read, pinned 8 MiB.
+  for (const at of ['start', 'end'] as const) {
+    test(`127 one-byte fragments, each inside its own 64 KiB read (fragment at the ${at}), retain about 127 bytes`, () => {
+      const sink = new Counter();
+      const r = new Receiver(sink, { isServer: true, maxMessageSize: 13 * 1024 });
+      for (let i = 0; i < 127; i++) {
+        r.push(read64k(frame(i === 0 ? Op.binary : Op.cont, Buffer.from([i]), { fin: false }), at));
+        assert.ok(r.retainedBytes <= 64 * (i + 1) + 256, `after ${i + 1} fragments the receiver retains ${r.retainedBytes} bytes`);
+      }
+      assert.ok(r.retainedBytes <= 4096, `127 one-byte fragments retain ${r.retainedBytes} bytes`);
+      r.push(read64k(frame(Op.cont, Buffer.from([127])), at));
+      assert.deepEqual(sink.errors, []);
+      assert.equal(sink.messages.length, 1);
+      assert.deepEqual([...sink.messages[0]!], Array.from({ length: 128 }, (_, i) => i));
+      assert.equal(r.retainedBytes, 0);
+    });
+  }
+  test('a partial frame header or control frame left at the end of a read is kept without the read', () => {
+    const sink = new Counter();
+    const r = new Receiver(sink, { isServer: true, maxMessageSize: 1024 });
+    const ping = frame(Op.ping, Buffer.alloc(125, 0x71));
+    for (const keep of [1, 2, 5, 13, 14, 100, ping.length - 1]) {
+      const chunk = Buffer.allocUnsafeSlow(READ);
+      const padding = pongPadding(READ - keep);
+      padding.copy(chunk);
+      ping.copy(chunk, padding.length, 0, keep);
+      r.push(chunk);
+      assert.ok(r.retainedBytes <= 2 * keep + 64, `${keep} leftover bytes retain ${r.retainedBytes}`);
+      r.push(Buffer.from(ping.subarray(keep)));
+      assert.equal(r.retainedBytes, 0);
+    }
+    assert.deepEqual(sink.errors, []);
+  });
+  // Found by the receiver fuzz target (seed 1) against the receiver before this rule: a ping
+  // arriving one byte per read, each byte inside a 68-byte store, kept every store it had seen.
+  test('fuzz regression: a ping fed one byte per read keeps only its own bytes', () => {
+    const bytes = Buffer.from([137, 138, 0, 0, 0, 0, 32, 240, 144, 128, 128, 194, 160, 224, 160, 128]);
+    const sink = new Counter();
+    const r = new Receiver(sink, { isServer: true, maxMessageSize: 16 });
+    let most = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      const store = Buffer.allocUnsafeSlow(68);
+      store[32] = bytes[i]!;
+      r.push(store.subarray(32, 33));
+      most = Math.max(most, r.retainedBytes);
+    }
+    assert.equal(sink.controls, 1);
+    assert.ok(most <= 2 * 16, `a partial ping of at most 15 bytes retained ${most} bytes`);
+  });
+  test('a single-frame message inside one read is handed over as a view of it (zero copy)', () => {
+    const sink = new Counter();
+    const r = new Receiver(sink, { isServer: true, maxMessageSize: 1 << 20 });
+    const chunk = read64k(frame(Op.binary, Buffer.alloc(1000, 0x61)), 'start');
+    r.push(chunk);
+    assert.equal(sink.messages.length, 1);
+    assert.equal(sink.messages[0]!.buffer, chunk.buffer, 'the message was copied');
+  });
+  test('a large piece of a message in progress stays a view; what it pins is at most twice its bytes', () => {
+    const sink = new Counter();
+    const r = new Receiver(sink, { isServer: true, maxMessageSize: 1 << 20 });
+    const payload = Buffer.alloc(200_000, 0x62);
+    const bytes = frame(Op.binary, payload);
+    let kept = 0;
+    for (let off = 0; off < bytes.length; off += READ) {
+      const chunk = Buffer.allocUnsafeSlow(Math.min(READ, bytes.length - off));
+      bytes.copy(chunk, 0, off, off + chunk.length);
+      r.push(chunk);
+      kept = Math.min(bytes.length, off + chunk.length) - 14;
+      if (sink.messages.length === 0) assert.ok(r.retainedBytes <= 2 * kept, `${kept} bytes of a message retain ${r.retainedBytes}`);
+    }
+    assert.equal(sink.messages.length, 1);
+    assert.ok(sink.messages[0]!.equals(payload));
   });
 });
