@@ -113,6 +113,8 @@ const Flag = {
   pinged: 8,
   /** A pong is owed and waits for the socket's `drain` (its listener is attached). */
   pongOnDrain: 16,
+  /** The connection failed (protocol error, slow consumer, handler error): input means nothing now. */
+  failed: 1024,
 } as const;
 // Bits 5-9 of #flags: pongs written in turn #pongTurn (saturating at 31).
 const PONG_COUNT_SHIFT = 5;
@@ -264,8 +266,10 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
-    // No messages to the application once it (or the peer) started closing.
-    if (this.#state !== ReadyState.open) return;
+    // After our own close() the peer may still send until it sees our close frame (RFC 6455
+    // 5.5.1: it is only the sender of a close that sends no more data): those messages are
+    // delivered. After a failure, or the peer's own close, nothing more is.
+    if (this.#state === ReadyState.closed || (this.#flags & (Flag.failed | Flag.closeReceived)) !== 0) return;
     try {
       this.#ctx.handler.message(this, data, isBinary);
     } catch (error) {
@@ -383,6 +387,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   /** Close frame, then end TCP at once: after an error the stream cannot be trusted. */
   #fail(code: number, reason: string): void {
+    this.#flags |= Flag.failed;
     this.#sendClose(code, reason.slice(0, 100));
     this.#socket.end();
     this.#armCloseTimer();

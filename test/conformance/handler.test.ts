@@ -129,3 +129,26 @@ test('a handler that throws closes only that connection, with 1011', async () =>
     other.destroy();
   }
 });
+
+test('after our close(), what the peer sent before it saw our close frame is still delivered; after its close, nothing', async () => {
+  const c = await RawClient.open(port);
+  try {
+    c.send(Op.text, 'before');
+    await c.expectMessage(Op.text, 'before');
+    const [conn] = wss.connections();
+    conn!.close(1012, 'service restart');
+    // The peer has not read our close frame yet and sends one more message (RFC 6455 5.5.1
+    // forbids data after sending a close, not after receiving one it has not seen).
+    c.send(Op.text, 'in flight');
+    const deadline = Date.now() + 5000;
+    while (!seen.some((s) => s[0] === 'message' && s[1] === 'in flight') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seen.filter((s) => s[0] === 'message'), [['message', 'before'], ['message', 'in flight']]);
+    await c.expectClose([1012]);
+    c.sendClose(1012);
+    c.send(Op.text, 'after its close'); // a broken peer: ignored
+    await closed();
+    assert.ok(!seen.some((s) => s[0] === 'message' && s[1] === 'after its close'));
+  } finally {
+    c.destroy();
+  }
+});
