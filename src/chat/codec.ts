@@ -166,8 +166,9 @@ export const ServerMessage = {
   welcome(id: string, online: number, resume: string): string {
     return `{"type":"welcome","id":${JSON.stringify(id)},"online":${online},"resume":${JSON.stringify(resume)}}`;
   },
-  resumed(state: string, resume: string, common: readonly string[] | undefined): string {
-    return JSON.stringify(common === undefined ? { type: 'resumed', state, resume } : { type: 'resumed', state, resume, common });
+  /** `sent` (chatting only): how many of its own messages in this conversation the server relayed. */
+  resumed(state: string, resume: string, common: readonly string[] | undefined, sent?: number): string {
+    return JSON.stringify(common === undefined ? { type: 'resumed', state, resume } : { type: 'resumed', state, resume, common, sent });
   },
   delivered(seq: number): string {
     return `{"type":"delivered","seq":${seq}}`;

@@ -70,6 +70,8 @@ export class Receipts {
   pendingChars = 0;
   /** Partner messages that arrived ahead of their turn (after a hand-over), by number. */
   early: Map<number, string> | undefined;
+  /** Why the conversation ended while this user was away ('' while it goes on). */
+  ended = '';
 
   /** Keeps message `seq` for replay, within the limits. */
   keep(seq: number, text: string, limits: ReceiptLimits): void {
@@ -100,6 +102,8 @@ export class Receipts {
 /** What moves from an old session to the new one on a resume (JSON-safe: it may cross nodes). */
 export interface Handover {
   readonly state: 'idle' | 'searching' | 'chatting';
+  /** Why the conversation ended while the user was away ('' if it did not): sent after the replay. */
+  readonly ended: string;
   /** Who the place belongs to (a connection's own id when there are no sessions). */
   readonly person: string;
   readonly interests: readonly string[];
@@ -116,6 +120,8 @@ export interface Handover {
   readonly nextFromPartner: number;
   readonly delivered: number;
   readonly acking: boolean;
+  /** The partner was away when the place moved: the resumed user hears `away` again. */
+  readonly partnerAway: boolean;
   readonly pending: ReadonlyArray<readonly [number, string]>;
 }
 
@@ -127,9 +133,10 @@ export function readHandover(v: unknown): Handover | null {
   const strs = (x: unknown): x is string[] => Array.isArray(x) && x.every(str);
   const num = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
   if (h.state !== 'idle' && h.state !== 'searching' && h.state !== 'chatting') return null;
+  if (typeof h.ended !== 'string') return null;
   if (!strs(h.interests) || !strs(h.recent) || !strs(h.common)) return null;
   if (!str(h.person) || !str(h.partnerId) || !str(h.partnerNode) || !str(h.partnerPerson) || !str(h.partnerAddress)) return null;
-  if (!num(h.toSeq) || !num(h.fromSeq) || !num(h.nextFromPartner) || !num(h.delivered) || typeof h.acking !== 'boolean') return null;
+  if (!num(h.toSeq) || !num(h.fromSeq) || !num(h.nextFromPartner) || !num(h.delivered) || typeof h.acking !== 'boolean' || typeof h.partnerAway !== 'boolean') return null;
   if (!Array.isArray(h.pending) || !h.pending.every((p) => Array.isArray(p) && p.length === 2 && num(p[0]) && str(p[1]))) return null;
   return h as unknown as Handover;
 }

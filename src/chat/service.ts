@@ -502,6 +502,7 @@ export class ChatService {
     const r = place.receipts;
     const searching = place.state === SessionState.searching || (place.hold & Hold.wasSearching) !== 0;
     const h: Handover = {
+      ended: r?.ended ?? '',
       state: place.state === SessionState.chatting ? 'chatting' : searching ? 'searching' : 'idle',
       interests: place.interests,
       recent: place.recent ?? [],
@@ -515,6 +516,7 @@ export class ChatService {
       nextFromPartner: r?.nextFromPartner ?? 1,
       delivered: r?.delivered ?? 0,
       acking: r?.acking ?? false,
+      partnerAway: (place.hold & Hold.partnerAway) !== 0,
       pending: r === undefined ? [] : r.pending.map((text, i) => [r.pendingBase + i, text] as const),
       person: place.person,
     };
@@ -537,6 +539,9 @@ export class ChatService {
     const token = resumeToken(this.#resumeKey, this.engine.nodeId, s.id);
     if (h.state !== 'chatting') {
       s.peer.send(ServerMessage.resumed(h.state, token, undefined));
+      // The conversation ended while the user was away: what it missed of it, then why it ended.
+      for (const [seq, text] of h.pending) s.peer.send(ServerMessage.msg(text, seq));
+      if (h.ended !== '' && Object.hasOwn(ServerMessage.ended, h.ended)) s.peer.send(ServerMessage.ended[h.ended as EndReason]);
       if (h.state === 'searching' && !this.#draining) this.#startSearch(s, now);
       return;
     }
@@ -552,13 +557,14 @@ export class ChatService {
     r.nextFromPartner = h.nextFromPartner;
     r.delivered = h.delivered;
     r.acking = h.acking;
-    s.peer.send(ServerMessage.resumed('chatting', token, h.common));
+    s.peer.send(ServerMessage.resumed('chatting', token, h.common, h.fromSeq));
     for (const [seq, text] of h.pending) {
       r.keep(seq, text, this.#limits);
       s.peer.send(ServerMessage.msg(text, seq));
     }
     if (r.pending.length > 0) r.acked = r.pendingBase - 1;
     if (h.delivered > 0) s.peer.send(ServerMessage.delivered(h.delivered));
+    if (h.partnerAway) this.#partnerAway(s);
   }
 
   /** Tells the partner of a moved place where it is now (and `back`, if it was away). */
@@ -883,7 +889,13 @@ export class ChatService {
   #endedBy(p: Session, from: string, reason: EndReason): void {
     if (p.closed || p.state !== SessionState.chatting || p.partnerId !== from) return;
     if (reason === EndReason.skipped) p.remember(p.partnerPerson, this.options.noRepeat);
+    // An absent user keeps what it missed of the conversation, and why it ended, for its resume.
+    const missed = p.peer === AWAY ? (p.receipts ?? new Receipts()) : undefined;
     this.#setState(p, SessionState.idle);
+    if (missed !== undefined) {
+      missed.ended = reason;
+      p.receipts = missed;
+    }
     this.stats.ended[reason]++;
     p.peer.send(ServerMessage.ended[reason]);
   }

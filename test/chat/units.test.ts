@@ -48,7 +48,7 @@ describe('codec', () => {
   });
   test('server messages are valid JSON of the documented shape', () => {
     assert.deepEqual(JSON.parse(ServerMessage.welcome('x', 3, 'r1.n.x.m')), { type: 'welcome', id: 'x', online: 3, resume: 'r1.n.x.m' });
-    assert.deepEqual(JSON.parse(ServerMessage.resumed('chatting', 't', ['a'])), { type: 'resumed', state: 'chatting', resume: 't', common: ['a'] });
+    assert.deepEqual(JSON.parse(ServerMessage.resumed('chatting', 't', ['a'], 3)), { type: 'resumed', state: 'chatting', resume: 't', common: ['a'], sent: 3 });
     assert.deepEqual(JSON.parse(ServerMessage.resumed('idle', 't', undefined)), { type: 'resumed', state: 'idle', resume: 't' });
     assert.deepEqual(JSON.parse(ServerMessage.delivered(7)), { type: 'delivered', seq: 7 });
     assert.deepEqual(JSON.parse(ServerMessage.away), { type: 'away' });

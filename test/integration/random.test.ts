@@ -1,9 +1,11 @@
 /**
- * Randomized: a few hundred clients doing random finds, messages, typing, nexts, leaves and
- * disconnects for a bounded time, against the real server on real sockets. Checked at every
- * step (each received message, and the server's pairs every 50 ms) and at the end:
- * pairs are symmetric, nobody is in two pairs, every message reaches exactly the partner it
- * was sent to, in order and without gaps, and every ended conversation is ended on both sides.
+ * Randomized: a few hundred clients doing random finds, messages, typing, nexts, leaves,
+ * acknowledgements, disconnects, and connection drops followed by a resume on a new connection,
+ * for a bounded time, against the real server on real sockets. Checked at every step (each
+ * received message, and the server's pairs every 50 ms) and at the end: pairs are symmetric,
+ * nobody is in two pairs, every message a client sent while matched reaches exactly the partner
+ * it was sent to, exactly once (replays are recognised by their `seq`), in order and without
+ * gaps, unless the conversation ended; and every ended conversation is ended on both sides.
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
@@ -40,9 +42,20 @@ class Sim {
   /** `requests` when the last leave was sent. */
   lastLeaveAt = -1;
   closed = false;
+  /** Dropped and reconnecting: takes no action until `resumed` (or gives up on `resume_failed`). */
+  resuming = false;
+  /** The latest resume token (welcome, then resumed). */
+  token = '';
+  /** seg -> highest `seq` shown (a replayed message has one at or below it). */
+  lastSeq: number[] = [];
+  resumes = 0;
+  /** The server id of the current connection (the first one is `id`, which the texts carry). */
+  serverId = '';
+  /** `matched` counted across connections, to name each conversation. */
+  matchedSeg = -1;
   violations: string[] = [];
   id = '';
-  constructor(readonly c: Client) {}
+  constructor(public c: Client) {}
 
   key(seg = this.seg): string {
     return `${this.id}|${seg}`;
@@ -56,7 +69,9 @@ class Sim {
     return 'idle';
   }
 
+  history: string[] = [];
   onMessage(m: Msg): void {
+    this.history.push(JSON.stringify(m).slice(0, 90) + ` [stream ${this.stream} seg ${this.seg}]`);
     switch (m.type) {
       case 'matched':
         if (this.stream !== 'searching') this.violations.push(`${this.id}: matched while ${this.stream}`);
@@ -65,7 +80,32 @@ class Sim {
         this.seg++;
         this.sentInSeg[this.seg] = 0;
         this.nextSeq[this.seg] = 0;
+        this.lastSeq[this.seg] = 0;
         this.notMatchedAfter[this.seg] = 0;
+        return;
+      case 'resumed':
+        this.token = m.resume as string;
+        this.resuming = false;
+        this.resumes++;
+        if (m.state === 'searching') {
+          this.requests++; // a `searching` follows: the search goes on
+          this.stream = 'searching';
+        } else if (m.state === 'chatting' && this.stream !== 'chatting') {
+          // Matched while the `matched` was on its way to the dropped connection: this is it.
+          if (this.stream !== 'searching') this.violations.push(`${this.id}: resumed chatting while ${this.stream}`);
+          this.onMessage({ type: 'matched', common: m.common });
+        } else if (m.state === 'idle' && this.stream !== 'chatting') {
+          // A search ended while we were away.
+          this.stream = 'idle';
+          this.view = 'idle';
+        }
+        // (A conversation that ended while we were away: what we missed follows, then `ended`.)
+        return;
+      case 'away':
+      case 'back':
+        if (this.stream !== 'chatting') this.violations.push(`${this.id}: ${m.type} while ${this.stream}`);
+        return;
+      case 'delivered':
         return;
       case 'ended':
         if (this.stream !== 'chatting') this.violations.push(`${this.id}: ended while ${this.stream}`);
@@ -81,6 +121,10 @@ class Sim {
         return;
       case 'msg': {
         if (this.stream !== 'chatting') return void this.violations.push(`${this.id}: msg while ${this.stream}`);
+        const number = m.seq as number;
+        if (number <= this.lastSeq[this.seg]!) return; // a replay after a resume: already shown
+        if (number !== this.lastSeq[this.seg]! + 1) this.violations.push(`${this.id}: server seq ${number} after ${this.lastSeq[this.seg]}`);
+        this.lastSeq[this.seg] = number;
         const [id, seg, seq] = (m.text as string).split('|');
         const k = `${id}|${seg}`;
         if (this.from[this.seg] === undefined) this.from[this.seg] = k;
@@ -93,6 +137,11 @@ class Sim {
         if (this.stream !== 'chatting') this.violations.push(`${this.id}: typing while ${this.stream}`);
         return;
       case 'error':
+        if (m.code === 'resume_failed') {
+          this.resuming = false;
+          this.closed = true; // gave up: this user is gone (a new one takes its slot)
+          return;
+        }
         if (m.code === 'not_matched' && this.seg >= 0) this.notMatchedAfter[this.seg]!++;
         else if (m.code !== 'bad_message') this.violations.push(`${this.id}: error ${m.code}`); // bad_message = our fence
         return;
@@ -101,6 +150,7 @@ class Sim {
 
   act(rng: () => number): void {
     const r = rng();
+    if (this.view === 'chatting' && this.seg >= 0 && rng() < 0.2 && this.lastSeq[this.seg]! > 0) this.c.send({ type: 'ack', seq: this.lastSeq[this.seg] });
     if (this.view === 'chatting') {
       if (r < 0.7) {
         this.c.send({ type: 'msg', text: `${this.key()}|${this.sentInSeg[this.seg]!++}` });
@@ -151,22 +201,22 @@ function checkServer(server: StrangersServer): string[] {
 test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`, { timeout: 60_000 }, async () => {
   const seed = Number(process.env.STRANGERS_TEST_SEED ?? Date.now() % 1_000_000);
   const rng = mulberry32(seed);
-  const server = await startServer({ chat: { rateLimit: 0, interestWaitMs: 100, noRepeat: 3 }, heartbeatMs: 0 });
+  const server = await startServer({ chat: { rateLimit: 0, interestWaitMs: 100, noRepeat: 3, resumeWindowMs: 5000 }, heartbeatMs: 0 });
   const sims: Sim[] = [];
   // Who the server paired each conversation with, recorded as it sends `matched`: a partner
   // that vanished before receiving anything is still known (id|seg -> partner id).
   const serverPartner = new Map<string, string>();
-  const open = async (): Promise<Sim> => {
-    const c = await Client.open(server.url);
-    const sim = new Sim(c);
-    const w = await c.expect('welcome');
-    sim.id = w.id as string;
-    const session = [...server.chat.sessions()].find((x) => x.id === sim.id)!;
+  /** Every server id a simulated user had (one per connection) -> that user. */
+  const byServerId = new Map<string, Sim>();
+  /** Watches a connection's server session (its `matched`) and feeds its messages to `sim`. */
+  const attach = (sim: Sim, c: Client, serverId: string): void => {
+    sim.serverId = serverId;
+    byServerId.set(serverId, sim);
+    const session = [...server.chat.sessions()].find((x) => x.id === serverId)!;
     const peer = session.peer as { send(text: string): unknown };
     const send = peer.send.bind(peer);
-    let matchedSeg = -1;
     peer.send = (text: string) => {
-      if (text.startsWith('{"type":"matched"')) serverPartner.set(`${sim.id}|${++matchedSeg}`, session.partnerId);
+      if (text.startsWith('{"type":"matched"')) serverPartner.set(`${sim.id}|${++sim.matchedSeg}`, session.partnerId);
       return send(text);
     };
     // From here on, handle messages as they arrive.
@@ -177,8 +227,35 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
       if (inbox.closed === undefined) void inbox.changed().then(pump);
     };
     pump();
+  };
+  const open = async (): Promise<Sim> => {
+    const c = await Client.open(server.url);
+    const sim = new Sim(c);
+    const w = await c.expect('welcome');
+    sim.id = w.id as string;
+    sim.token = w.resume as string;
+    attach(sim, c, sim.id);
     sims.push(sim);
     return sim;
+  };
+  /** Waits until the server has handled everything `sim` sent (a bad message answered). */
+  const fenceOne = async (sim: Sim): Promise<void> => {
+    const before = sim.c.inbox.messages.filter((m) => m.code === 'bad_message').length;
+    sim.c.send('fence');
+    while (sim.c.inbox.messages.filter((m) => m.code === 'bad_message').length === before && sim.c.inbox.closed === undefined) await sim.c.inbox.changed();
+  };
+  /** The network drops (nothing the client sent is lost on the way), then it resumes on a new connection. */
+  const dropAndResume = async (sim: Sim): Promise<void> => {
+    sim.history.push('--- drop');
+    sim.resuming = true;
+    await fenceOne(sim);
+    sim.c.conn.terminate();
+    await new Promise((r) => setTimeout(r, rng() * 30));
+    const c = await Client.open(server.url);
+    const w = await c.expect('welcome');
+    sim.c = c;
+    attach(sim, c, w.id as string);
+    c.send({ type: 'resume', token: sim.token });
   };
   await Promise.all(Array.from({ length: CLIENTS }, open));
   const serverViolations: string[] = [];
@@ -186,14 +263,19 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
   const end = Date.now() + DURATION_MS;
   let actions = 0;
   let disconnects = 0;
+  let drops = 0;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       if (Date.now() >= end) return resolve();
       for (let i = 0; i < 40; i++) {
         const sim = sims[Math.floor(rng() * sims.length)]!;
-        if (sim.closed) continue;
+        if (sim.closed || sim.resuming) continue;
         actions++;
-        if (rng() < 0.01) {
+        const r = rng();
+        if (r < 0.005) {
+          drops++;
+          void dropAndResume(sim);
+        } else if (r < 0.015) {
           sim.closed = true;
           disconnects++;
           if (rng() < 0.5) sim.c.conn.terminate();
@@ -217,13 +299,16 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
         .map(async (s) => {
           const before = s.c.inbox.messages.filter((m) => m.code === 'bad_message').length;
           s.c.send('fence');
-          while (s.c.inbox.messages.filter((m) => m.code === 'bad_message').length === before) await s.c.inbox.changed();
+          while (s.c.inbox.messages.filter((m) => m.code === 'bad_message').length === before && s.c.inbox.closed === undefined) await s.c.inbox.changed();
         }),
     );
   };
+  // Resumes still on their way finish first (each is a few round trips).
+  for (const end = Date.now() + 10_000; sims.some((s) => s.resuming && !s.closed) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
   await fence();
   await fence();
-  const busy = (): boolean => [...server.chat.sessions()].some((x) => x.checking > 0 || x.inflight || x.removing > 0);
+  // (A search waiting for a shared interest has a timer: when it fires, it may pair.)
+  const busy = (): boolean => [...server.chat.sessions()].some((x) => x.checking > 0 || x.inflight || x.removing > 0 || (x.state === SessionState.searching && x.timer !== undefined));
   for (const end = Date.now() + 10_000; busy() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
   await fence();
   clearInterval(checker);
@@ -232,7 +317,6 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
 
   // Pairs from the messages: (receiver seg) -> (sender seg). A function, symmetric, injective.
   const partnerOf = new Map<string, string>();
-  const byId = new Map(sims.map((s) => [s.id, s]));
   for (const s of sims) s.from.forEach((k, seg) => k !== undefined && partnerOf.set(s.key(seg), k));
   const seen = new Set<string>();
   for (const [me, other] of partnerOf) {
@@ -252,13 +336,18 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
       const mine = s.key(seg);
       // The partner's conversation: the same occurrence of this pair on the partner's side.
       const partnerId = serverPartner.get(mine);
-      const p = partnerId === undefined ? undefined : byId.get(partnerId);
+      const p = partnerId === undefined ? undefined : byServerId.get(partnerId);
       if (p === undefined) {
         violations.push(`${mine}: the server never said whom it was matched with`);
         continue;
       }
-      const occurrence = Array.from({ length: seg }, (_, i) => serverPartner.get(s.key(i))).filter((x) => x === p.id).length;
-      const pseg = Array.from({ length: p.seg + 1 }, (_, i) => i).filter((i) => serverPartner.get(p.key(i)) === s.id)[occurrence];
+      // Server ids change with a resume: compare the users they belong to.
+      const whose = (key: string): Sim | undefined => {
+        const id = serverPartner.get(key);
+        return id === undefined ? undefined : byServerId.get(id);
+      };
+      const occurrence = Array.from({ length: seg }, (_, i) => whose(s.key(i))).filter((x) => x === p).length;
+      const pseg = Array.from({ length: p.seg + 1 }, (_, i) => i).filter((i) => whose(p.key(i)) === s)[occurrence];
       if (pseg === undefined) {
         // The partner's `matched` was never sent or never read: it vanished at that moment.
         if (p.closed) continue;
@@ -278,14 +367,19 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
   const states = new Map([...server.chat.sessions()].map((x) => [x.id, x.state]));
   for (const s of sims) {
     if (s.closed) continue;
-    const st = states.get(s.id);
+    const st = states.get(s.serverId);
     if (st !== s.expected()) violations.push(`${s.id}: client should be ${s.expected()}, server says ${st}`);
   }
   const matches = sims.reduce((n, s) => n + s.seg + 1, 0);
   const messages = sims.reduce((n, s) => n + s.sentInSeg.reduce((a, b) => a + b, 0), 0);
-  console.log(`seed ${seed}: ${actions} actions, ${disconnects} disconnects, ${matches} matches, ${messages} messages, ${checkedSegs} conversations checked for delivery`);
+  const resumes = sims.reduce((n, s) => n + s.resumes, 0);
+  console.log(`seed ${seed}: ${actions} actions, ${disconnects} disconnects, ${drops} drops (${resumes} resumed), ${matches} matches, ${messages} messages, ${checkedSegs} conversations checked for delivery`);
   for (const s of sims) if (!s.closed) s.c.close();
   await server.stop();
+  if (violations.length > 0) {
+    const ids = new Set(violations.flatMap((v) => v.match(/[0-9a-f]{8}-[0-9a-f-]{27}/g) ?? []));
+    for (const s of sims) if (ids.has(s.id)) console.log(`=== ${s.id}\n${s.history.slice(-40).join('\n')}`);
+  }
   assert.deepEqual(violations.slice(0, 20), [], `seed ${seed}`);
   assert.ok(matches > CLIENTS, `too few matches (${matches}) for a meaningful run`);
   assert.ok(checkedSegs > 50, `too few conversations checked (${checkedSegs})`);

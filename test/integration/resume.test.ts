@@ -76,7 +76,8 @@ describe('resume', () => {
     a.c.send({ type: 'msg', text: 'three' }); // to the absent user: kept
     a.c.send({ type: 'typing', on: true }); // not kept
     const { c: b2, resumed } = await resume(s.url, b.resume);
-    assert.deepEqual(Object.keys(resumed).sort(), ['common', 'resume', 'state', 'type']);
+    assert.deepEqual(Object.keys(resumed).sort(), ['common', 'resume', 'sent', 'state', 'type']);
+    assert.equal(resumed.sent, 0, 'b had sent nothing yet');
     assert.equal(resumed.state, 'chatting');
     assert.deepEqual(resumed.common, []);
     assert.notEqual(resumed.resume, b.resume, 'a new token');
