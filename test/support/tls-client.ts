@@ -30,10 +30,11 @@ export class WssChat {
 
   private constructor(readonly conn: WebSocketConnection<unknown>) {}
 
-  static async open(base: string): Promise<WssChat> {
+  /** `query` is appended to `/ws` as it is (e.g. `?session=TOKEN`). */
+  static async open(base: string, query = ''): Promise<WssChat> {
     let chat: WssChat | undefined;
     const early: Msg[] = [];
-    const conn = await connect(`${base.replace(/^https/, 'wss')}/ws`, {
+    const conn = await connect(`${base.replace(/^https/, 'wss')}/ws${query}`, {
       rejectUnauthorized: false,
       timeoutMs: 5000,
       handler: {
@@ -88,19 +89,22 @@ export class WssChat {
   }
 }
 
-/** GET `path` over HTTPS accepting any certificate (fetch cannot be told to); the body. */
-export function getOverTls(port: number, path: string, host = '127.0.0.1'): Promise<string> {
+/** A request over HTTPS accepting any certificate (fetch cannot be told to): status and body. */
+export function httpsRequest(port: number, path: string, method = 'GET', body?: string, host = '127.0.0.1'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    request({ host, port, path, rejectUnauthorized: false, timeout: 10_000 }, (res) => {
-      let body = '';
+    const req = request({ host, port, path, method, rejectUnauthorized: false, timeout: 10_000, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve(body));
-    })
-      .on('timeout', function (this: { destroy(e: Error): void }) {
-        this.destroy(new Error(`GET ${path} timed out`));
-      })
-      .on('error', reject)
-      .end();
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(body);
   });
+}
+
+/** GET `path` over HTTPS accepting any certificate: the body. */
+export async function getOverTls(port: number, path: string, host = '127.0.0.1'): Promise<string> {
+  return (await httpsRequest(port, path, 'GET', undefined, host)).body;
 }
