@@ -51,8 +51,8 @@ export interface MetricsSources {
 /**
  * Metrics that keep one series per worker under `--workers` (label `worker`: the worker's index,
  * or `primary`), instead of one sum for the group: a process's memory against its heap limit,
- * its event-loop lag, its readiness and its connections (`--max-connections` is per process)
- * only mean something per process. Without `--workers` they carry no `worker` label.
+ * its open files against its limit, its event-loop lag, its readiness and its connections
+ * (`--max-connections` is per process) only mean something per process. Without `--workers` they carry no `worker` label.
  * Dashboards and rules aggregate them `by (instance)`, which works either way.
  */
 export const perWorkerMetrics: ReadonlySet<string> = new Set([
@@ -63,6 +63,8 @@ export const perWorkerMetrics: ReadonlySet<string> = new Set([
   'strangers_process_cpu_seconds_total',
   'strangers_process_resident_memory_bytes',
   'strangers_process_heap_bytes',
+  'strangers_process_open_fds',
+  'strangers_process_max_fds',
   'strangers_nodejs_heap_size_used_bytes',
   'strangers_nodejs_heap_size_total_bytes',
   'strangers_nodejs_eventloop_lag_seconds',
