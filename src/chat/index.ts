@@ -1,5 +1,6 @@
 /** The chat: sessions, matchmaking rules, relay and the wire protocol codec. Never imports src/ws. */
 export { ChatService, type ChatLogger, type ChatStats } from './service.js';
+export { durationHistogram, observe, type DurationHistogram } from './histogram.js';
 export { Session, SessionState } from './session.js';
 export { ErrorCode, ServerMessage, parseClientMessage, type ClientMessage, type ParseError } from './codec.js';
 export { normalizeInterests } from './interests.js';

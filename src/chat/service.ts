@@ -15,6 +15,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Engine, EngineListener, NodeCounts, RelayEvent, Waiter } from '../engine/engine.js';
 import { EndReason, matchedEvent, type ReportReason } from '../engine/engine.js';
 import { ErrorCode, ServerMessage, parseClientMessage, type ParseError } from './codec.js';
+import { conversationBoundsMs, durationHistogram, matchWaitBoundsMs, observe, type DurationHistogram } from './histogram.js';
 import { normalizeInterests, sameInterests } from './interests.js';
 import { Moderation, looksLikeAdvertising, textKey } from './moderation.js';
 import { defaultChatOptions, type ChatOptions } from './options.js';
@@ -54,6 +55,14 @@ export interface ChatStats {
   ended: Record<EndReason, number>;
   /** `error` messages sent, by code. */
   errors: Record<ErrorCode, number>;
+  /** `find` to `matched` of users on this node, with a shared interest (`shared`) or not. */
+  matchWait: { shared: DurationHistogram; unshared: DurationHistogram };
+  /** How long users on this node stayed in a conversation (each side counts once, on its node). */
+  conversation: DurationHistogram;
+  /** `next` in a conversation (the user skipped the partner), on this node. */
+  skips: number;
+  /** Searches stopped before a match by `leave` or by disconnecting. */
+  searchesAbandoned: number;
 }
 
 export class ChatService {
@@ -64,6 +73,10 @@ export class ChatService {
     matched: 0,
     ended: { skipped: 0, left: 0, disconnected: 0, shutdown: 0 },
     errors: Object.fromEntries(Object.values(ErrorCode).map((code) => [code, 0])) as Record<ErrorCode, number>,
+    matchWait: { shared: durationHistogram(matchWaitBoundsMs), unshared: durationHistogram(matchWaitBoundsMs) },
+    conversation: durationHistogram(conversationBoundsMs),
+    skips: 0,
+    searchesAbandoned: 0,
   };
   readonly engine: Engine;
   readonly moderation: Moderation;
@@ -222,7 +235,10 @@ export class ChatService {
   #forget(s: Session): void {
     if (s.closed) return;
     if (s.state === SessionState.chatting) this.#endWith(s, EndReason.disconnected);
-    else if (s.state === SessionState.searching) this.#stopSearch(s);
+    else if (s.state === SessionState.searching) {
+      this.stats.searchesAbandoned++;
+      this.#stopSearch(s);
+    }
     s.closed = true;
     this.#clearTimer(s);
     this.#sessions.delete(s.id);
@@ -307,6 +323,7 @@ export class ChatService {
     }
     if (s.state === SessionState.chatting) {
       // Kept apart both ways: here at once, and cluster-wide for `skipMemoryMs` through the store.
+      this.stats.skips++;
       s.remember(s.partnerPerson, this.options.noRepeat);
       this.moderation.skip(s.person, s.partnerPerson, now).catch((err: unknown) => this.#log.warn({ err: String(err) }, 'skip not recorded'));
       this.#endWith(s, EndReason.skipped);
@@ -316,7 +333,10 @@ export class ChatService {
 
   #leave(s: Session): void {
     if (s.state === SessionState.chatting) this.#endWith(s, EndReason.left);
-    else if (s.state === SessionState.searching) this.#stopSearch(s);
+    else if (s.state === SessionState.searching) {
+      this.stats.searchesAbandoned++;
+      this.#stopSearch(s);
+    }
   }
 
   #report(s: Session, reason: ReportReason, now: number): void {
@@ -853,6 +873,10 @@ export class ChatService {
    */
   #begin(s: Session, p: Session | undefined, partner: PartnerRef, common: readonly string[], both: boolean): void {
     const matched = ServerMessage.matched(common);
+    const now = Date.now();
+    const wait = common.length > 0 ? this.stats.matchWait.shared : this.stats.matchWait.unshared;
+    observe(wait, now - s.since);
+    s.chattingSince = now;
     this.#setState(s, SessionState.chatting);
     s.partner = p;
     s.partnerId = partner.userId;
@@ -864,6 +888,8 @@ export class ChatService {
     this.stats.matched++;
     if (both && p !== undefined) {
       this.stats.matched++;
+      observe(wait, now - p.since);
+      p.chattingSince = now;
       this.#setState(p, SessionState.chatting);
       p.partner = s;
       p.partnerId = s.id;
@@ -909,6 +935,7 @@ export class ChatService {
       this.#clearTimer(s);
     } else if (prev === SessionState.chatting) {
       this.#chatting--;
+      observe(this.stats.conversation, Date.now() - s.chattingSince);
       s.partner = undefined;
       s.partnerId = '';
       s.partnerNode = '';

@@ -36,6 +36,8 @@ export class Session {
   /** When the current search started, and when it starts accepting anyone (ms). */
   since = 0;
   anyoneAfter = 0;
+  /** When the current conversation began (ms; for its length in the metrics). */
+  chattingSince = 0;
   /** Bumped at every state change: an engine call that returns to a different seq is stale. */
   seq = 0;
   /** We believe the user is in the engine queue (set before the call that may enqueue it). */

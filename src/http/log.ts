@@ -29,8 +29,24 @@ function plainDestination(out: NodeJS.WritableStream): { write(line: string): vo
   };
 }
 
+/**
+ * Lines logged at `error` or `fatal` by the loggers of this process (our own failures: a handler
+ * that threw, a drain that failed, Redis errors...), for `strangers_log_errors_total`.
+ */
+export const logStats = { errors: 0 };
+
 /** Creates the logger; `pretty` defaults to whether stdout is a terminal. */
 export function createLogger(level: LevelWithSilent = 'info', pretty = process.stdout.isTTY === true): Logger {
-  const options = { level, base: { pid: process.pid }, name: 'strangers' };
+  const options = {
+    level,
+    base: { pid: process.pid },
+    name: 'strangers',
+    hooks: {
+      logMethod(this: Logger, args: Parameters<Logger['info']>, method: Logger['info'], n: number): void {
+        if (n >= 50) logStats.errors++;
+        method.apply(this, args);
+      },
+    },
+  };
   return pretty ? pino(options, plainDestination(process.stdout)) : pino(options);
 }

@@ -3,13 +3,30 @@
  *
  * Nothing here runs per message: the chat, the WebSocket server and the engine keep plain
  * integer totals, and every metric reads them when Prometheus scrapes. Counters mirror those
- * totals (they only grow, so the difference since the last scrape is added).
+ * totals (they only grow, so the difference since the last scrape is added); histograms read
+ * the chat's fixed buckets (src/chat/histogram.ts).
+ *
+ * With `--workers N` one scrape answers for the whole process group (src/cli/cluster-metrics.ts):
+ * each metric's `aggregator` says how the workers' values combine (prom-client's
+ * AggregatorRegistry: `sum` unless said otherwise), and the metrics of {@link perWorkerMetrics}
+ * keep one series per worker, labelled `worker`.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ChatService } from '../chat/index.js';
+import { totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { ChatService, DurationHistogram } from '../chat/index.js';
 import type { Engine } from '../engine/engine.js';
 import type { SessionGate } from '../session/index.js';
 import type { WebSocketServer } from '../ws/index.js';
+import { logStats } from './log.js';
+
+/** TLS certificate reloads (SIGHUP), counted by the server. */
+export interface TlsStats {
+  reloaded: number;
+  failed: number;
+  /** End of validity of the certificate being served, ms since the epoch. */
+  notAfter: number;
+}
 
 /** What the metrics read, owned by the server. */
 export interface MetricsSources {
@@ -20,7 +37,90 @@ export interface MetricsSources {
   readonly protocolErrors: ReadonlyMap<string, number>;
   /** The session gate, when it is on. */
   readonly gate?: SessionGate | undefined;
+  /** Whether `/readyz` answers 200 (engine ready, not draining). */
+  readonly ready: () => boolean;
+  /** Certificate reloads and validity, when serving TLS. */
+  readonly tls?: TlsStats | undefined;
+  /**
+   * Worker processes in the group (`--workers`): what a scrape that only this process can answer
+   * reports (the cluster's primary reports the real figures). @default 1
+   */
+  readonly workers?: number | undefined;
 }
+
+/**
+ * Metrics that keep one series per worker under `--workers` (label `worker`: the worker's index,
+ * or `primary`), instead of one sum for the group: a process's memory against its heap limit,
+ * its open files against its limit, its event-loop lag, its readiness and its connections
+ * (`--max-connections` is per process) only mean something per process. Without `--workers` they carry no `worker` label.
+ * Dashboards and rules aggregate them `by (instance)`, which works either way.
+ */
+export const perWorkerMetrics: ReadonlySet<string> = new Set([
+  'strangers_connections',
+  'strangers_ready',
+  'strangers_engine_ready',
+  'strangers_heap_limit_bytes',
+  'strangers_process_cpu_seconds_total',
+  'strangers_process_resident_memory_bytes',
+  'strangers_process_heap_bytes',
+  'strangers_process_open_fds',
+  'strangers_process_max_fds',
+  'strangers_nodejs_heap_size_used_bytes',
+  'strangers_nodejs_heap_size_total_bytes',
+  'strangers_nodejs_eventloop_lag_seconds',
+  'strangers_nodejs_eventloop_lag_min_seconds',
+  'strangers_nodejs_eventloop_lag_max_seconds',
+  'strangers_nodejs_eventloop_lag_mean_seconds',
+  'strangers_nodejs_eventloop_lag_stddev_seconds',
+  'strangers_nodejs_eventloop_lag_p50_seconds',
+  'strangers_nodejs_eventloop_lag_p90_seconds',
+  'strangers_nodejs_eventloop_lag_p99_seconds',
+]);
+
+/** A label set and its histogram. */
+type Series = readonly [Readonly<Record<string, string>>, DurationHistogram];
+
+/**
+ * A Prometheus histogram (in seconds) read from {@link DurationHistogram}s kept elsewhere, in the
+ * shape prom-client's registries expect of a metric (`get()`); summed across workers.
+ */
+class DurationHistogramMetric {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly series: readonly Series[],
+  ) {}
+
+  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> }> {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    const bucket = `${this.name}_bucket`;
+    for (const [labels, h] of this.series) {
+      let acc = 0;
+      for (let i = 0; i < h.boundsMs.length; i++) {
+        acc += h.counts[i]!;
+        values.push({ metricName: bucket, labels: { ...labels, le: h.boundsMs[i]! / 1000 }, value: acc });
+      }
+      values.push({ metricName: bucket, labels: { ...labels, le: '+Inf' }, value: h.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { ...labels }, value: h.sumMs / 1000 });
+      values.push({ metricName: `${this.name}_count`, labels: { ...labels }, value: h.count });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  reset(): void {
+    // The totals belong to the chat; a registry reset does not clear them.
+  }
+}
+
+/** The most memory this process group may use: its cgroup's limit, else the machine's memory. */
+function memoryLimit(): number {
+  const machine = totalmem();
+  const limit = process.constrainedMemory(); // 0, or 2^64, when the cgroup sets no limit
+  return limit > 0 && limit < machine ? limit : machine;
+}
+
 
 /** A counter that follows a running total kept elsewhere. */
 function mirror(counter: Counter<string>, labels: Record<string, string>, seen: Map<string, number>, total: number): void {
@@ -39,7 +139,7 @@ export function createMetrics(sources: MetricsSources): Registry {
 
   new Gauge({
     name: 'strangers_connections',
-    help: 'Open WebSocket connections on this node.',
+    help: 'Open WebSocket connections on this node (per worker with --workers).',
     registers: [registry],
     collect() {
       this.set(wss.size);
@@ -58,9 +158,10 @@ export function createMetrics(sources: MetricsSources): Registry {
   });
   new Gauge({
     name: 'strangers_cluster_users',
-    help: 'Users in the whole cluster: online, searching, chatting.',
+    help: 'Users in the whole cluster: online, searching (the queue), chatting.',
     labelNames: ['state'],
     registers: [registry],
+    aggregator: 'max', // every worker sees the whole cluster: not a sum
     collect() {
       const c = chat.clusterCounts();
       this.set({ state: 'online' }, c.online);
@@ -74,6 +175,58 @@ export function createMetrics(sources: MetricsSources): Registry {
     registers: [registry],
     collect() {
       this.set(engine.ready() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'strangers_ready',
+    help: '1 while /readyz answers 200 (engine ready and not draining), else 0.',
+    registers: [registry],
+    collect() {
+      this.set(sources.ready() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'strangers_heap_limit_bytes',
+    help: "V8's heap size limit of this process (--max-old-space-size or its default).",
+    registers: [registry],
+    collect() {
+      this.set(getHeapStatistics().heap_size_limit);
+    },
+  });
+  new Gauge({
+    name: 'strangers_memory_limit_bytes',
+    help: "Memory the process group may use: its cgroup's limit (a container's), else the machine's memory.",
+    registers: [registry],
+    aggregator: 'max', // one limit for the group
+    collect() {
+      this.set(memoryLimit());
+    },
+  });
+  const workers = sources.workers ?? 1;
+  new Gauge({
+    name: 'strangers_workers',
+    help: 'Worker processes the group runs (--workers; 1 without).',
+    registers: [registry],
+    aggregator: 'omit', // with --workers the primary reports it
+    collect() {
+      this.set(workers);
+    },
+  });
+  new Gauge({
+    name: 'strangers_workers_scraped',
+    help: 'Workers whose figures this scrape holds: below strangers_workers while one restarts or does not answer in time.',
+    registers: [registry],
+    aggregator: 'omit', // with --workers the primary reports it
+    collect() {
+      this.set(1);
+    },
+  });
+  new Counter({
+    name: 'strangers_log_errors_total',
+    help: 'Lines logged at error or fatal level by this process: our own failures, never a client mistake.',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, seen, logStats.errors);
     },
   });
   new Counter({
@@ -111,6 +264,31 @@ export function createMetrics(sources: MetricsSources): Registry {
     registers: [registry],
     collect() {
       mirror(this, {}, seen, chat.stats.matched);
+    },
+  });
+  const st = chat.stats;
+  const histograms = [
+    new DurationHistogramMetric('strangers_match_wait_seconds', 'Time from find (or next) to matched of users on this node, by whether they share an interest with the partner.', [
+      [{ shared_interests: 'yes' }, st.matchWait.shared],
+      [{ shared_interests: 'no' }, st.matchWait.unshared],
+    ]),
+    new DurationHistogramMetric('strangers_conversation_seconds', 'How long users on this node stayed in a conversation (each side counts once).', [[{}, st.conversation]]),
+  ];
+  for (const h of histograms) registry.registerMetric(h as unknown as Metric);
+  new Counter({
+    name: 'strangers_skips_total',
+    help: 'Conversations a user on this node skipped (next while chatting).',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, seen, st.skips);
+    },
+  });
+  new Counter({
+    name: 'strangers_searches_abandoned_total',
+    help: 'Searches stopped before a match by leave or by disconnecting, on this node.',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, seen, st.searchesAbandoned);
     },
   });
   new Counter({
@@ -153,6 +331,7 @@ export function createMetrics(sources: MetricsSources): Registry {
     name: 'strangers_bans_in_force',
     help: 'Persons banned right now, cluster-wide (from the engine; -1 when it cannot be read).',
     registers: [registry],
+    aggregator: 'max', // cluster-wide already
     async collect() {
       try {
         this.set(await engine.moderation.bansInForce(Date.now()));
@@ -169,6 +348,28 @@ export function createMetrics(sources: MetricsSources): Registry {
       mirror(this, {}, seen, moderation.stats.spamDropped);
     },
   });
+  const tls = sources.tls;
+  if (tls !== undefined) {
+    new Counter({
+      name: 'strangers_tls_reloads_total',
+      help: 'Certificate reloads on SIGHUP: ok (now served), or failed (refused; the previous certificate is kept).',
+      labelNames: ['result'],
+      registers: [registry],
+      collect() {
+        mirror(this, { result: 'ok' }, seen, tls.reloaded);
+        mirror(this, { result: 'failed' }, seen, tls.failed);
+      },
+    });
+    new Gauge({
+      name: 'strangers_tls_certificate_expiry_seconds',
+      help: 'End of validity (notAfter) of the certificate served, Unix seconds; the earliest among workers.',
+      registers: [registry],
+      aggregator: 'min', // a worker still serving an older certificate shows
+      collect() {
+        this.set(Math.floor(tls.notAfter / 1000));
+      },
+    });
+  }
   const gate = sources.gate;
   if (gate !== undefined) {
     new Counter({

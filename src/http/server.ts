@@ -3,12 +3,13 @@
  * WebSocket server at `/ws` (src/ws), and the chat (src/chat) on an engine (src/engine).
  * The only module that knows all three.
  */
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { createSecureContext } from 'node:tls';
 import { ChatService, addressKey, addressSalt, maxFrameBytes, defaultChatOptions, type ChatOptions, type Session } from '../chat/index.js';
 import type { Engine } from '../engine/engine.js';
 import { createEngine } from '../engine/index.js';
@@ -18,7 +19,7 @@ import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from './log.js';
 import { serveAdminPage } from './admin-page.js';
 import { createAdminRoutes } from './admin-routes.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type TlsStats } from './metrics.js';
 import { routeSession, sessionToken, type SessionRouteContext } from './session-routes.js';
 import { securityHeaders, serveStatic } from './static.js';
 
@@ -94,6 +95,11 @@ export interface ServerConfig {
   logger?: Logger;
   /** @default 'info' */
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /**
+   * Set in a `--workers` worker (src/cli/cluster-metrics.ts): `/metrics` answers for the whole
+   * process group of `workers` processes through `scrape`, which gets this process's registry.
+   */
+  clusterMetrics?: { workers: number; scrape(local: Registry): Promise<string> } | undefined;
 }
 
 export const serverConfigDefaults = {
@@ -146,6 +152,8 @@ export class StrangersServer {
   /** WebSocket protocol errors by code, for /metrics. */
   readonly #protocolErrors = new Map<string, number>();
   #metrics: Registry | undefined;
+  /** Certificate reloads and the served certificate's end of validity (with TLS). */
+  readonly #tls: TlsStats = { reloaded: 0, failed: 0, notAfter: 0 };
   #stopped: Promise<void> | undefined;
 
   constructor(config: ServerConfig, engine: Engine, log: Logger) {
@@ -181,7 +189,9 @@ export class StrangersServer {
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#route(req, res, config.internalPort === undefined);
     if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
       this.secure = true;
-      this.http = createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }, onRequest);
+      const pair = loadTlsPair(config.tlsCert, config.tlsKey);
+      this.#tls.notAfter = pair.notAfter;
+      this.http = createHttpsServer(pair.options, onRequest);
     } else {
       this.secure = false;
       this.http = createHttpServer(onRequest);
@@ -330,7 +340,7 @@ export class StrangersServer {
         return json(req, res, 200, { status: 'ok' });
       case '/readyz': {
         if (!get) return methodNotAllowed(req, res);
-        const ready = this.engine.ready() && !this.#draining;
+        const ready = this.#ready();
         return json(req, res, ready ? 200 : 503, { ready, draining: this.#draining, engine: this.engine.ready() });
       }
       case '/stats':
@@ -361,11 +371,31 @@ export class StrangersServer {
     res.end('not found\n');
   }
 
+  #ready(): boolean {
+    return this.engine.ready() && !this.#draining;
+  }
+
+  /** This process's metrics registry (made on first use). */
+  get metrics(): Registry {
+    this.#metrics ??= createMetrics({
+      chat: this.chat,
+      wss: this.wss as WebSocketServer<unknown>,
+      engine: this.engine,
+      protocolErrors: this.#protocolErrors,
+      gate: this.gate,
+      ready: () => this.#ready(),
+      tls: this.secure ? this.#tls : undefined,
+      workers: this.#config.clusterMetrics?.workers,
+    });
+    return this.#metrics;
+  }
+
   async #serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.#metrics ??= createMetrics({ chat: this.chat, wss: this.wss as WebSocketServer<unknown>, engine: this.engine, protocolErrors: this.#protocolErrors, gate: this.gate });
+    const registry = this.metrics;
     try {
-      const body = await this.#metrics.metrics();
-      res.writeHead(200, { ...securityHeaders(req), 'content-type': this.#metrics.contentType, 'cache-control': 'no-store' });
+      const cluster = this.#config.clusterMetrics;
+      const body = cluster === undefined ? await registry.metrics() : await cluster.scrape(registry);
+      res.writeHead(200, { ...securityHeaders(req), 'content-type': registry.contentType, 'cache-control': 'no-store' });
       res.end(body);
     } catch (err) {
       this.log.error({ err }, 'metrics failed');
@@ -430,6 +460,34 @@ export class StrangersServer {
   }
 
   /**
+   * Reads `tlsCert`/`tlsKey` again (on SIGHUP, see src/cli/run-server.ts): new TLS handshakes get
+   * the new pair, open connections keep theirs. A pair that cannot serve (a missing or unreadable
+   * file, a directory, malformed PEM, a key that is not the certificate's) is refused and logged,
+   * and the current pair stays. Never logs key material. Returns whether the new pair is served.
+   */
+  reloadTls(): boolean {
+    const { tlsCert, tlsKey } = this.#config;
+    if (!this.secure || tlsCert === undefined || tlsKey === undefined) {
+      this.log.info({ event: 'tls_reload', ok: false }, 'no certificate to reload (no --tls-cert)');
+      return false;
+    }
+    let pair: TlsPair;
+    try {
+      pair = loadTlsPair(tlsCert, tlsKey);
+      (this.http as HttpsServer).setSecureContext(pair.options);
+    } catch (err) {
+      this.#tls.failed++;
+      const e = err as NodeJS.ErrnoException;
+      this.log.error({ event: 'tls_reload', ok: false, code: e.code, err: e.message }, 'certificate reload refused; still serving the previous certificate');
+      return false;
+    }
+    this.#tls.reloaded++;
+    this.#tls.notAfter = pair.notAfter;
+    this.log.info({ event: 'tls_reload', ok: true, subject: pair.subject, fingerprint256: pair.fingerprint256, validTo: new Date(pair.notAfter).toISOString() }, 'certificate reloaded');
+    return true;
+  }
+
+  /**
    * Graceful drain, bounded by `drainTimeoutMs`: refuses new connections (readyz 503), closes
    * every WebSocket with 1012 and hands each user's place over to the node it resumes on (with a
    * resume window; without one, or for whoever has not resumed when time is up, matched users
@@ -475,6 +533,27 @@ export class StrangersServer {
     this.internal?.closeAllConnections();
     this.log.info({ event: 'stop', reason, users, outcome, ms: Date.now() - started }, 'stopped');
   }
+}
+
+/** A certificate and key read from their files and checked to serve together. */
+interface TlsPair {
+  options: { cert: Buffer; key: Buffer };
+  subject: string;
+  fingerprint256: string;
+  /** End of validity, ms since the epoch. */
+  notAfter: number;
+}
+
+/**
+ * Reads and checks a PEM certificate (chain) and its key: `createSecureContext` refuses malformed
+ * PEM and a key that does not match the certificate.
+ * @throws the file system's error (ENOENT, EISDIR, EACCES) or OpenSSL's (ERR_OSSL_*)
+ */
+function loadTlsPair(certPath: string, keyPath: string): TlsPair {
+  const options = { cert: readFileSync(certPath), key: readFileSync(keyPath) };
+  createSecureContext(options);
+  const x509 = new X509Certificate(options.cert); // the first certificate of a chain: ours
+  return { options, subject: x509.subject.replace(/\n/g, ', '), fingerprint256: x509.fingerprint256, notAfter: Date.parse(x509.validTo) };
 }
 
 function onClientError(_err: Error, socket: Duplex): void {
