@@ -110,21 +110,29 @@ export class ServeProcess {
   readonly lines: string[] = [];
   readonly #exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  private constructor(readonly proc: ChildProcess) {
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly group: boolean,
+  ) {
     this.#exited = new Promise((done) => proc.once('exit', (code, signal) => done({ code, signal })));
   }
 
-  /** Starts `node <cli> serve ...args` and waits (up to 15 s) for its start line. */
-  static async start(args: readonly string[], env: NodeJS.ProcessEnv = {}, command: readonly string[] = [process.execPath, cli]): Promise<ServeProcess> {
+  /**
+   * Starts `node <cli> serve ...args` and waits (up to 15 s) for its start line. With `group`, the
+   * command runs in a process group of its own and signals go to the whole group (for wrappers
+   * such as npx that do not pass signals on to the server they start).
+   */
+  static async start(args: readonly string[], env: NodeJS.ProcessEnv = {}, command: readonly string[] = [process.execPath, cli], group = false): Promise<ServeProcess> {
     const [exe, ...pre] = command;
-    const proc = spawn(exe!, [...pre, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    const p = new ServeProcess(proc);
+    const proc = spawn(exe!, [...pre, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: group });
+    const p = new ServeProcess(proc, group);
     await new Promise<void>((ready, fail) => {
       let buf = '';
       const timer = setTimeout(() => {
-        proc.kill('SIGKILL');
+        p.#signal('SIGKILL');
         fail(new Error(`strangers serve did not start: ${p.lines.join('\n')}`));
       }, 15_000);
+      timer.unref?.();
       proc.stdout!.on('data', (d: Buffer) => {
         buf += d.toString();
         let i;
@@ -151,11 +159,23 @@ export class ServeProcess {
     return this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
+  #signal(signal: NodeJS.Signals): void {
+    if (this.group && this.proc.pid !== undefined) {
+      try {
+        process.kill(-this.proc.pid, signal);
+      } catch {
+        // the group is gone
+      }
+    } else {
+      this.proc.kill(signal);
+    }
+  }
+
   /** Sends `signal` and waits for the exit (SIGKILL after `ms`). */
   async stop(signal: NodeJS.Signals = 'SIGTERM', ms = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.alive) {
-      this.proc.kill(signal);
-      const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
+      this.#signal(signal);
+      const timer = setTimeout(() => this.#signal('SIGKILL'), ms);
       const r = await this.#exited;
       clearTimeout(timer);
       return r;
