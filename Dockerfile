@@ -1,6 +1,11 @@
 # Strangers: build stage compiles TypeScript and the web client; the runtime stage keeps only
-# production dependencies and dist/.
-FROM node:20-bookworm-slim AS build
+# production dependencies and dist/. test/deploy/files.test.ts lints this file and checks the rules
+# below (pinned base, non-root user, health check).
+#
+# The base image is pinned to an exact Node.js release (the one the project is tested on). For
+# reproducible builds pin its digest as well: `docker buildx imagetools inspect IMAGE` prints it;
+# write FROM node:20.20.2-bookworm-slim@sha256:<digest> in both stages.
+FROM node:20.20.2-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,7 +16,7 @@ COPY test ./test
 COPY web ./web
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:20.20.2-bookworm-slim
 ENV NODE_ENV=production \
     # A small young generation: thousands of idle sockets cost far less memory (docs/benchmarks.md).
     NODE_OPTIONS=--max-semi-space-size=2 \

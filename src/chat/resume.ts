@@ -104,6 +104,8 @@ export interface Handover {
   readonly state: 'idle' | 'searching' | 'chatting';
   /** Why the conversation ended while the user was away ('' if it did not): sent after the replay. */
   readonly ended: string;
+  /** When the conversation began (ms), for its length. */
+  readonly since: number;
   /** Who the place belongs to (a connection's own id when there are no sessions). */
   readonly person: string;
   readonly interests: readonly string[];
@@ -133,7 +135,7 @@ export function readHandover(v: unknown): Handover | null {
   const strs = (x: unknown): x is string[] => Array.isArray(x) && x.every(str);
   const num = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
   if (h.state !== 'idle' && h.state !== 'searching' && h.state !== 'chatting') return null;
-  if (typeof h.ended !== 'string') return null;
+  if (typeof h.ended !== 'string' || typeof h.since !== 'number') return null;
   if (!strs(h.interests) || !strs(h.recent) || !strs(h.common)) return null;
   if (!str(h.person) || !str(h.partnerId) || !str(h.partnerNode) || !str(h.partnerPerson) || !str(h.partnerAddress)) return null;
   if (!num(h.toSeq) || !num(h.fromSeq) || !num(h.nextFromPartner) || !num(h.delivered) || typeof h.acking !== 'boolean' || typeof h.partnerAway !== 'boolean') return null;

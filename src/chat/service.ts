@@ -238,6 +238,8 @@ export class ChatService {
     else if (s.state === SessionState.searching) {
       this.stats.searchesAbandoned++;
       this.#stopSearch(s);
+    } else if ((s.hold & Hold.wasSearching) !== 0) {
+      this.stats.searchesAbandoned++; // a held search nobody came back to
     }
     s.closed = true;
     this.#clearTimer(s);
@@ -523,6 +525,7 @@ export class ChatService {
     const searching = place.state === SessionState.searching || (place.hold & Hold.wasSearching) !== 0;
     const h: Handover = {
       ended: r?.ended ?? '',
+      since: place.chattingSince,
       state: place.state === SessionState.chatting ? 'chatting' : searching ? 'searching' : 'idle',
       interests: place.interests,
       recent: place.recent ?? [],
@@ -542,7 +545,8 @@ export class ChatService {
     };
     if (place.state === SessionState.searching) this.#stopSearch(place);
     const p = place.partner;
-    if (place.state === SessionState.chatting) this.#setState(place, SessionState.idle);
+    // The conversation goes on in the new session: not an end (for the metrics either).
+    if (place.state === SessionState.chatting) this.#setState(place, SessionState.idle, true);
     if (p !== undefined) p.partner = undefined; // re-linked by #announceMove
     place.closed = true;
     this.#clearTimer(place);
@@ -566,6 +570,7 @@ export class ChatService {
       return;
     }
     this.#setState(s, SessionState.chatting);
+    s.chattingSince = h.since;
     s.partnerId = h.partnerId;
     s.partnerNode = h.partnerNode;
     s.partnerPerson = h.partnerPerson;
@@ -926,7 +931,8 @@ export class ChatService {
     p.peer.send(ServerMessage.ended[reason]);
   }
 
-  #setState(s: Session, next: SessionState): void {
+  /** `moved`: the conversation continues in another session (a resume), it did not end. */
+  #setState(s: Session, next: SessionState, moved = false): void {
     const prev = s.state;
     s.seq++;
     if (prev === next) return;
@@ -935,7 +941,7 @@ export class ChatService {
       this.#clearTimer(s);
     } else if (prev === SessionState.chatting) {
       this.#chatting--;
-      observe(this.stats.conversation, Date.now() - s.chattingSince);
+      if (!moved) observe(this.stats.conversation, Date.now() - s.chattingSince);
       s.partner = undefined;
       s.partnerId = '';
       s.partnerNode = '';
