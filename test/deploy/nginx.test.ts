@@ -401,11 +401,11 @@ describe('deploy/nginx/strangers.conf in front of two nodes on one Redis', skipU
   }
 
   /** A user through nginx from `localAddress`: a session, then the WebSocket and its welcome. */
-  async function user(localAddress: string): Promise<{ chat: Chat; cookie: string }> {
+  async function user(localAddress: string): Promise<{ chat: Chat; cookie: string; resume: string }> {
     const { cookie } = await session(localAddress);
     const chat = await Chat.open(wss, { ca, origin: https, cookie, localAddress });
-    await chat.expect('welcome');
-    return { chat, cookie };
+    const welcome = await chat.expect('welcome');
+    return { chat, cookie, resume: welcome.resume as string };
   }
 
   async function pairUp(a: Chat, b: Chat): Promise<void> {
@@ -545,7 +545,7 @@ describe('deploy/nginx/strangers.conf in front of two nodes on one Redis', skipU
     }
   });
 
-  it('survives a node restart behind it: users are moved to the other node, and the node comes back', async () => {
+  it('survives a node restart behind it: the conversation moves to the other node (resume), and the node comes back', async () => {
     assert.deepEqual([await connectionsOn(metricsA), await connectionsOn(metricsB)], [0, 0], 'no user left from earlier tests');
     const onB = async (): Promise<number> => connectionsOn(metricsB);
     const u1 = await user('127.0.0.5');
@@ -556,19 +556,25 @@ describe('deploy/nginx/strangers.conf in front of two nodes on one Redis', skipU
     await pairUp(first.chat, second.chat);
     await talk(first.chat, second.chat, 'before');
 
-    // SIGTERM drains node B: its user is told `shutdown` and closed with 1001 (through nginx).
+    // SIGTERM drains node B: its user's WebSocket is closed with 1012 (through nginx), its place is
+    // held, and its partner on node A hears `away` through Redis.
     const stopping = nodeB.stop();
-    assert.equal((await second.chat.expect('ended')).reason, 'shutdown');
-    assert.equal((await second.chat.waitClosed(5000)).code, 1001);
-    // Its partner on node A hears of it through Redis (a partner on another node: `disconnected`).
-    assert.equal((await first.chat.expect('ended', 5000)).reason, 'disconnected');
-    assert.deepEqual(await stopping, { code: 0, signal: null });
+    assert.equal((await second.chat.waitClosed(5000)).code, 1012);
+    assert.deepEqual(await first.chat.expect('away', 5000), { type: 'away' });
+    first.chat.send({ type: 'msg', text: 'still there?' });
 
-    // The user reconnects with the same session: nginx sends it to node A.
+    // The user reconnects with the same session and resumes: nginx sends it to node A (B takes
+    // no new connections), B hands the place over, and the conversation goes on.
     const back = await Chat.open(wss, { ca, origin: https, cookie: second.cookie, localAddress: '127.0.0.6' });
     await back.expect('welcome');
-    await pairUp(first.chat, back);
+    back.send({ type: 'resume', token: second.resume });
+    assert.equal((await back.expect('resumed')).state, 'chatting');
+    let m = await back.expect('msg');
+    while (m.text !== 'still there?') m = await back.expect('msg'); // the replay of what it had not acknowledged
+    assert.deepEqual(await first.chat.expect('back', 5000), { type: 'back' });
     await talk(first.chat, back, 'during');
+    assert.deepEqual(await stopping, { code: 0, signal: null });
+    assert.ok(!first.chat.messages.some((x) => x.type === 'ended'), 'no conversation ended');
 
     // Node B restarts on its port; nginx sends it new users again (after its fail_timeout at most).
     nodeB = await startB();
