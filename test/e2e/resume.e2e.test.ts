@@ -238,6 +238,17 @@ describe('a conversation survives its connection, in Chromium', { skip: haveChro
     await b.context.close();
   });
 
+  test('closing the page is leaving: the stranger is told at once, not after the window', async () => {
+    const server = await startTestServer(0, { chat: { resumeWindowMs: WINDOW_MS } });
+    servers.push(server);
+    const [a, b] = await pair(browser, `http://127.0.0.1:${server.port}/`);
+    await b.page.goto('about:blank');
+    await seeInLog(a.page, 'The stranger has left the chat.');
+    assert.equal(await a.page.locator('#log .sys.away').count(), 0);
+    await a.context.close();
+    await b.context.close();
+  });
+
   test('away longer than the window: the stranger is told, and the page back says the chat is over', async () => {
     const server = await startTestServer(0, { chat: { resumeWindowMs: 1000 } });
     servers.push(server);
