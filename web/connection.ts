@@ -39,11 +39,9 @@ const Backoff = {
 } as const;
 
 /** Close codes with a meaning for reconnecting. */
-export const CloseCode = {
+const CloseCode = {
   /** The server restarts (a deploy): reconnect at once and resume, on whichever node answers. */
   serviceRestart: 1012,
-  /** The place was resumed by another connection (docs/protocol.md). */
-  replaced: 4000,
 } as const;
 
 /**

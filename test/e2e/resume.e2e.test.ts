@@ -202,6 +202,31 @@ describe('a conversation survives its connection, in Chromium', { skip: haveChro
     await b.context.close();
   });
 
+  test('after a sleep (the wall clock jumped past the monotonic one) the page replaces its socket and resumes', async () => {
+    const server = await startTestServer(0, { chat: { resumeWindowMs: WINDOW_MS } });
+    servers.push(server);
+    const [a, b] = await pair(browser, `http://127.0.0.1:${server.port}/`);
+    // What a suspended computer looks like to the page: Date.now() leaps, performance.now() does not.
+    await b.page.evaluate(() => {
+      const now = Date.now.bind(Date);
+      Date.now = () => now() + 60_000;
+    });
+    for (const end = Date.now() + STEP_MS; !b.sent.some((f) => f.type === 'resume'); await b.page.waitForTimeout(50)) {
+      assert.ok(Date.now() < end, 'the page noticed the sleep and resumed on a new socket');
+    }
+    await b.page.locator('#app[data-link="open"]').waitFor({ timeout: STEP_MS });
+    await b.page.locator('#chat-status').getByText('Chatting').waitFor({ timeout: STEP_MS });
+    await send(a.page, 'good morning');
+    await seeFromStranger(b.page, 'good morning');
+    await send(b.page, 'morning!');
+    await seeFromStranger(a.page, 'morning!');
+    assert.deepEqual(b.sockets.flat().filter((f) => f.type === 'resumed').map((f) => f.state), ['chatting']);
+    await stillTheSameChat(b);
+    await allDelivered(a.page);
+    await a.context.close();
+    await b.context.close();
+  });
+
   test('the stranger leaves while the page is offline: back, it says the chat ended meanwhile', async () => {
     const server = await startTestServer(0, { chat: { resumeWindowMs: WINDOW_MS } });
     servers.push(server);
