@@ -4,9 +4,14 @@
  * One state machine (`idle → searching → chatting → ended → searching …`) drives the whole page
  * through `render()`. Everything a stranger or the server sends is put in the page with
  * `textContent`, never as HTML.
+ *
+ * A lost connection does not end a conversation: the server holds the place for a while, and
+ * the page's first message on its next connection is `resume` with the token of that place.
+ * Receipts: the page numbers what it shows (`seq`), drops replays it already showed, acknowledges
+ * in batches, and ticks its own messages when the server says they were delivered.
  */
 import { Connection, LinkState, endpoint } from './connection.js';
-import { EndReason, Limits, normalizeInterest, type ClientMessage, type ServerMessage } from './protocol.js';
+import { EndReason, Limits, normalizeInterest, type ClientMessage, type PlaceState, type ServerMessage } from './protocol.js';
 import { SessionKeeper } from './session.js';
 
 /** The conversation's state. */
@@ -36,6 +41,8 @@ const Timing = {
   toastMs: 5000,
   /** How often the "N online" count is refreshed from /stats. */
   statsMs: 20_000,
+  /** At most one `ack` this often: messages shown within it are acknowledged together. */
+  ackMs: 1000,
 } as const;
 
 /** What each `ended.reason` means, in words. */
@@ -45,6 +52,12 @@ const EndedText: Record<string, string> = {
   [EndReason.disconnected]: "The stranger's connection was lost.",
   [EndReason.shutdown]: 'The server is restarting, so this chat has ended. Reconnecting…',
 };
+
+/** The partner's connection, in words (exact texts: the tests read them). */
+const PresenceText = {
+  away: "Stranger's connection dropped, waiting…",
+  back: 'Stranger is back',
+} as const;
 
 /** Stable error codes (docs/protocol.md), in words. */
 const ErrorText: Record<string, string> = {
@@ -66,6 +79,9 @@ const SessionRefusedText: Record<string, string> = {
 
 /** Errors after which a search simply resumes (after a pause, or on the next connection). */
 const TransientErrors: ReadonlySet<string> = new Set(['rate_limited', 'shutting_down']);
+
+/** Errors that refuse a `msg`: the server did not count it, and its bubble says "Not delivered". */
+const RefusedMessage: ReadonlySet<string> = new Set(['rate_limited', 'too_long', 'not_matched']);
 
 const STORAGE_KEY = 'strangers.interests';
 
@@ -164,7 +180,12 @@ let stuckToBottom = true;
 let unseenLines = 0;
 /** Unread stranger messages while the tab is hidden (shown in the title). */
 let unread = 0;
-let lastOwn: { node: HTMLElement; at: number } | null = null;
+/** One of the user's own messages in the conversation. */
+interface Own {
+  readonly node: HTMLElement;
+  delivered: boolean;
+}
+let lastOwn: { own: Own; at: number } | null = null;
 /** The last `find`/`next` sent, repeated once if the server rate-limited it. */
 let lastControl: { msg: ClientMessage; at: number } | null = null;
 let controlRetryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -172,6 +193,33 @@ let everConnected = false;
 /** The server said it is going down (ended `shutdown` or error `shutting_down`). */
 let serverRestarting = false;
 let bannerTimer: ReturnType<typeof setInterval> | undefined;
+/**
+ * The token of the place this page holds on the server: this connection's (from `welcome`), or
+ * the one taken back (from `resumed`). While a resume is unanswered it stays the old one, so that
+ * a connection lost meanwhile tries again with it.
+ */
+let placeToken = '';
+/** This connection's own token (its `welcome`): the page's place if the resume fails. */
+let connToken = '';
+/**
+ * A `resume` is on its way on this connection: nothing else is sent until its answer. `leave`:
+ * the user left the conversation meanwhile, so the place is taken back only to leave it.
+ */
+let resuming: 'continue' | 'leave' | null = null;
+/** The user left a conversation while offline: its held place is left on the next connection. */
+let leaveHeldPlace = false;
+/** The stranger's connection dropped and has not come back yet. */
+let partnerAway = false;
+/** Receipts of this conversation: the highest `seq` shown, and the highest acknowledged. */
+let shownSeq = 0;
+let ackedSeq = 0;
+let lastAckAt = 0;
+let ackTimer: ReturnType<typeof setTimeout> | undefined;
+/**
+ * Own messages the server counted, in order: `own[k - 1]` is the k-th, the one `delivered` k
+ * names. A refused message (an error) is taken out, as the server never counted it.
+ */
+let own: Own[] = [];
 let toastTimer: ReturnType<typeof setTimeout> | undefined;
 const baseTitle = document.title;
 /** A touch screen: no Esc key to advertise. */
@@ -348,7 +396,7 @@ function skip(): void {
   disarmNext();
   stopTyping(false);
   setStrangerTyping(false);
-  if (!sendControl({ type: 'next' })) {
+  if (!canSend() || !sendControl({ type: 'next' })) {
     toast('Not connected yet. Try again in a moment.');
     return;
   }
@@ -367,7 +415,10 @@ function stop(): void {
   stopTyping(false);
   setStrangerTyping(false);
   if (state === ChatState.chatting) {
-    conn.send({ type: 'leave' });
+    // Offline, the server still holds the conversation: it is left on the next connection (so
+    // the stranger hears it then, not when the held place expires).
+    if (resuming !== null) resuming = 'leave';
+    else if (!conn.send({ type: 'leave' })) leaveHeldPlace = true;
     end('You left the chat.');
   } else if (state === ChatState.searching) {
     goLanding();
@@ -375,7 +426,8 @@ function stop(): void {
 }
 
 function goLanding(): void {
-  if (state === ChatState.searching && findSent) conn.send({ type: 'leave' });
+  if (state === ChatState.searching && resuming !== null) resuming = 'leave';
+  else if (state === ChatState.searching && findSent) conn.send({ type: 'leave' });
   state = ChatState.idle;
   findSent = false;
   render();
@@ -385,6 +437,7 @@ function goLanding(): void {
 function end(text: string): void {
   state = ChatState.ended;
   findSent = false;
+  partnerAway = false;
   disarmNext();
   stopTyping(false);
   setStrangerTyping(false);
@@ -403,11 +456,21 @@ function report(): void {
 function onReportClosed(): void {
   const reason = new FormData(ui.reportForm).get('reason');
   if (ui.reportDialog.returnValue !== 'send' || typeof reason !== 'string') return;
-  if (state !== ChatState.chatting || reported) return;
+  if (state !== ChatState.chatting || reported || !canSend()) return;
   if (!conn.send({ type: 'report', reason })) return;
   budget.spend(-1);
   reported = true;
   render();
+}
+
+/**
+ * Whether the conversation can take a message now: chatting, connected, and not resuming.
+ * Offline, sending is refused and the text stays in the box (no hidden queue): a message shown
+ * as sent is one the server had a chance to count, so the numbering of receipts stays the
+ * server's, and nothing typed offline reaches a conversation that ended meanwhile.
+ */
+function canSend(): boolean {
+  return state === ChatState.chatting && conn.state === LinkState.open && resuming === null;
 }
 
 function sendMessage(): void {
@@ -417,7 +480,11 @@ function sendMessage(): void {
     toast(ErrorText.too_long ?? '');
     return;
   }
-  if (conn.state === LinkState.open && !budget.spend(0)) {
+  if (!canSend()) {
+    toast('Not connected. Your message is still in the box.');
+    return;
+  }
+  if (!budget.spend(0)) {
     toast(ErrorText.rate_limited ?? '');
     return; // the text stays in the box
   }
@@ -428,8 +495,9 @@ function sendMessage(): void {
   // The stranger's page hides "typing" when the message arrives, so no "off" frame is needed.
   clearTimeout(typingIdleTimer);
   typingSent = false;
-  const node = addMessage('you', text);
-  lastOwn = { node, at: Date.now() };
+  const mine: Own = { node: addMessage('you', text), delivered: false };
+  own.push(mine);
+  lastOwn = { own: mine, at: Date.now() };
   ui.input.value = '';
   autosize();
   render();
@@ -445,7 +513,7 @@ function stopTyping(send: boolean): void {
 function onComposerInput(): void {
   autosize();
   render();
-  if (state !== ChatState.chatting) return;
+  if (!canSend()) return;
   if (ui.input.value.trim() === '') {
     stopTyping(true);
     return;
@@ -492,10 +560,13 @@ function onServerMessage(msg: ServerMessage): void {
       showOnline(msg.online);
       if (everConnected) toast('Connected again.', 'ok');
       everConnected = true;
-      // A search interrupted by the connection loss (or started while offline) resumes by itself.
-      if (state === ChatState.searching && !findSent) {
-        findSent = sendFind();
-      }
+      onWelcome(msg.resume);
+      render();
+      break;
+    case 'resumed':
+      if (resuming === null) return;
+      placeToken = msg.resume;
+      onResumed(msg.state, msg.common);
       render();
       break;
     case 'searching':
@@ -505,7 +576,17 @@ function onServerMessage(msg: ServerMessage): void {
       if (state === ChatState.searching) onMatched(msg.common);
       break;
     case 'msg':
-      if (state !== ChatState.chatting) return;
+      if (state !== ChatState.chatting || resuming !== null) return;
+      if (msg.seq !== undefined) {
+        if (msg.seq <= shownSeq) return; // replayed after a resume, and already shown
+        if (msg.seq > shownSeq + 1) {
+          const lost = msg.seq - shownSeq - 1;
+          addSys(lost === 1 ? 'One message from the stranger was lost.' : `${lost} messages from the stranger were lost.`, 'hint');
+        }
+        shownSeq = msg.seq;
+        scheduleAck();
+      }
+      partnerBack();
       setStrangerTyping(false);
       addMessage('stranger', msg.text);
       if (document.visibilityState === 'hidden') {
@@ -515,6 +596,20 @@ function onServerMessage(msg: ServerMessage): void {
       break;
     case 'typing':
       if (state === ChatState.chatting) setStrangerTyping(msg.on);
+      break;
+    case 'delivered':
+      // Also after the chat ended: its log (and the ticks) stay until the next one starts.
+      if (state === ChatState.chatting || state === ChatState.ended) markDelivered(msg.seq);
+      break;
+    case 'away':
+      if (state !== ChatState.chatting || partnerAway) return;
+      partnerAway = true;
+      setStrangerTyping(false);
+      addSys(PresenceText.away, 'away');
+      render();
+      break;
+    case 'back':
+      partnerBack();
       break;
     case 'ended':
       if (msg.reason === EndReason.shutdown) serverRestarting = true;
@@ -527,6 +622,101 @@ function onServerMessage(msg: ServerMessage): void {
     case 'error':
       onError(msg.code, msg.message);
       break;
+  }
+}
+
+/**
+ * A new connection. A page that was searching or chatting takes its place back (`resume` is
+ * the first message); otherwise, or without a token, it carries on as the new user.
+ */
+function onWelcome(token: string): void {
+  const held = placeToken;
+  const leave = leaveHeldPlace;
+  connToken = token;
+  leaveHeldPlace = false;
+  resuming = null;
+  if (held === '' || token === '' || !(leave || state === ChatState.chatting || state === ChatState.searching)) {
+    placeToken = token;
+    return placeLost();
+  }
+  // `placeToken` stays `held` until the answer: a connection lost meanwhile tries it again.
+  resuming = leave ? 'leave' : 'continue';
+  budget.spend(-1);
+  conn.send({ type: 'resume', token: held });
+}
+
+/** No place was taken back: a conversation is over, a search starts anew. */
+function placeLost(): void {
+  if (state === ChatState.chatting) end('Your connection was lost, so this chat has ended.');
+  else if (state === ChatState.searching && !findSent) findSent = sendFind();
+}
+
+/** `resumed`: the place is back, as the server kept it; the user's view follows. */
+function onResumed(place: PlaceState, shared: readonly string[]): void {
+  const mode = resuming;
+  resuming = null;
+  const wanted = state === ChatState.chatting || state === ChatState.searching;
+  if (mode === 'leave' || !wanted) {
+    // The user left while offline: leave the place for real (the stranger hears it now).
+    if (place !== 'idle') conn.send({ type: 'leave' });
+    return placeLost();
+  }
+  if (place === 'chatting') {
+    if (state === ChatState.searching) return onMatched(shared); // `matched` was lost with the link
+    // The log goes on. Replays follow (those already shown are dropped); what was shown is
+    // acknowledged again, as the server cannot know which acks reached it.
+    partnerAway = false;
+    ackedSeq = 0;
+    scheduleAck();
+  } else if (place === 'searching') {
+    if (state === ChatState.searching) findSent = true; // `searching` follows
+    else {
+      conn.send({ type: 'leave' });
+      end('The chat ended while you were offline.');
+    }
+  } else if (state === ChatState.chatting) {
+    end('The chat ended while you were offline.');
+  } else if (!findSent) {
+    findSent = sendFind();
+  }
+}
+
+function partnerBack(): void {
+  if (state !== ChatState.chatting || !partnerAway) return;
+  partnerAway = false;
+  addSys(PresenceText.back, 'back');
+  render();
+}
+
+/** Acknowledges what was shown: at most once per `ackMs`, the first one at once. */
+function scheduleAck(): void {
+  if (ackTimer !== undefined || shownSeq <= ackedSeq) return;
+  ackTimer = setTimeout(sendAck, Math.max(0, lastAckAt + Timing.ackMs - Date.now()));
+}
+
+function sendAck(): void {
+  clearTimeout(ackTimer);
+  ackTimer = undefined;
+  if (shownSeq <= ackedSeq || !canSend()) return; // after a resume, it is scheduled again
+  // An ack costs one unit of the server's rate budget: it waits rather than have a message refused.
+  if (!budget.spend(0)) {
+    ackTimer = setTimeout(sendAck, Timing.ackMs);
+    return;
+  }
+  if (conn.send({ type: 'ack', seq: shownSeq })) {
+    ackedSeq = shownSeq;
+    lastAckAt = Date.now();
+  }
+}
+
+/** `delivered` k: the user's messages 1..k reached the stranger's page. */
+function markDelivered(k: number): void {
+  for (let i = 0; i < Math.min(k, own.length); i++) {
+    const o = own[i]!;
+    if (o.delivered) continue;
+    o.delivered = true;
+    o.node.classList.add('delivered');
+    o.node.append(el('span', 'sr-only', ' Delivered'));
   }
 }
 
@@ -554,11 +744,23 @@ function onMatched(shared: readonly string[]): void {
 }
 
 function onError(code: string, message: string): void {
+  if (code === 'resume_failed') {
+    // Unknown, expired or used: this connection goes on as the new user its welcome announced.
+    if (resuming === null) return;
+    resuming = null;
+    placeToken = connToken;
+    placeLost();
+    render();
+    return;
+  }
   const text = ErrorText[code] ?? (message !== '' ? message : `Something went wrong (${code}).`);
-  // The protocol has no acknowledgements: an error right after our message is about that message.
-  if (lastOwn !== null && Date.now() - lastOwn.at < Timing.errorBlameMs && (code === 'rate_limited' || code === 'too_long') && !lastOwn.node.classList.contains('failed')) {
-    lastOwn.node.classList.add('failed');
-    lastOwn.node.append(el('span', 'msg-note', 'Not delivered'));
+  // The server does not say which message an error is about: one right after ours is about it.
+  // The server did not count it, so it leaves the numbering that `delivered` refers to.
+  if (lastOwn !== null && Date.now() - lastOwn.at < Timing.errorBlameMs && RefusedMessage.has(code) && !lastOwn.own.node.classList.contains('failed')) {
+    const { own: refused } = lastOwn;
+    refused.node.classList.add('failed');
+    refused.node.append(el('span', 'msg-note', 'Not delivered'));
+    own = own.filter((o) => o !== refused);
     lastOwn = null;
   }
   if (state === ChatState.idle) showLandingError(text);
@@ -587,12 +789,17 @@ function onError(code: string, message: string): void {
 
 function onLinkState(link: LinkState, info: { retryAt: number; code: number; attempt: number }): void {
   clearInterval(bannerTimer);
+  if (link !== LinkState.open) {
+    // A conversation is not over: the server holds it, and the next connection resumes it. A
+    // resume in flight dies with its connection: the next one tries the same token again.
+    if (resuming === 'leave') leaveHeldPlace = true;
+    resuming = null;
+    if (state === ChatState.searching) findSent = false;
+  }
   if (link === LinkState.open) {
     ui.banner.hidden = true;
     serverRestarting = false;
   } else if (link === LinkState.waiting) {
-    if (state === ChatState.chatting) end('Your connection was lost, so this chat has ended.');
-    if (state === ChatState.searching) findSent = false;
     const update = (): void => {
       const secs = Math.max(0, Math.ceil((info.retryAt - Date.now()) / 1000));
       const what = serverRestarting || info.code === 1001 || info.code === 1012 ? 'The server is restarting.' : 'Connection lost.';
@@ -678,9 +885,16 @@ function addSys(text: string, kind: string): void {
   appendLine(el('p', `sys ${kind}`, text), true);
 }
 
+/** Empties the log for the next conversation, and forgets the receipts of the last one. */
 function clearLog(): void {
   ui.log.replaceChildren();
   lastOwn = null;
+  own = [];
+  shownSeq = 0;
+  ackedSeq = 0;
+  clearTimeout(ackTimer);
+  ackTimer = undefined;
+  partnerAway = false;
   scrollToBottom();
 }
 
@@ -758,7 +972,15 @@ document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') {
     unread = 0;
     document.title = baseTitle;
+    sendAck(); // a hidden tab's timers run late: acknowledge now what it showed meanwhile
   }
+});
+
+addEventListener('pagehide', (ev) => {
+  if (ev.persisted) return sendAck(); // kept in the back-forward cache: may come back
+  // Closing the tab (or reloading it) is leaving: the stranger hears it now, rather than see
+  // the place held for the resume window.
+  if (canSend() || (state === ChatState.searching && findSent)) conn.send({ type: 'leave' });
 });
 
 // ---- rendering ---------------------------------------------------------------------------------
@@ -781,9 +1003,15 @@ function render(): void {
   ui.landing.hidden = inChat;
   ui.chat.hidden = !inChat;
 
+  const chatting = state === ChatState.chatting;
+  const sendable = canSend();
   if (state === ChatState.searching) {
     ui.chatStatus.textContent = linkOpen ? 'Looking for a stranger…' : 'Waiting for the connection…';
-  } else if (state === ChatState.chatting) {
+  } else if (chatting && !sendable) {
+    ui.chatStatus.textContent = 'Reconnecting to your chat…';
+  } else if (chatting && partnerAway) {
+    ui.chatStatus.textContent = 'Waiting for the stranger to come back…';
+  } else if (chatting) {
     // The shared interests are also in the log, so narrow screens drop them from this line.
     const extra = common.length > 0 ? ` · you both like ${listText(common)}` : ' with a stranger';
     ui.chatStatus.replaceChildren('Chatting', el('span', 'status-extra', extra));
@@ -791,15 +1019,15 @@ function render(): void {
     ui.chatStatus.textContent = 'Chat ended';
   }
   ui.report.hidden = state !== ChatState.chatting;
-  ui.report.disabled = reported || !linkOpen;
+  ui.report.disabled = reported || !sendable;
   ui.report.textContent = reported ? 'Reported' : 'Report';
   ui.stop.hidden = state !== ChatState.chatting;
   ui.change.hidden = state !== ChatState.ended;
 
-  const chatting = state === ChatState.chatting;
+  // Offline, the composer keeps what is typed; Send waits for the connection (see canSend).
   ui.input.disabled = !chatting;
-  ui.input.placeholder = chatting ? 'Message…' : state === ChatState.searching ? 'Waiting…' : 'Chat ended';
-  ui.send.disabled = !chatting || ui.input.value.trim() === '';
+  ui.input.placeholder = chatting ? (sendable ? 'Message…' : 'Reconnecting… (you can keep typing)') : state === ChatState.searching ? 'Waiting…' : 'Chat ended';
+  ui.send.disabled = !sendable || ui.input.value.trim() === '';
 
   const next = ui.next;
   next.classList.toggle('armed', chatting && nextArmed);

@@ -13,16 +13,29 @@ export const EndReason = {
 } as const;
 export type EndReason = (typeof EndReason)[keyof typeof EndReason];
 
+/** Where a resumed place stands (`resumed.state`). */
+export type PlaceState = 'idle' | 'searching' | 'chatting';
+
 /** Messages the server sends. */
 export type ServerMessage =
-  | { readonly type: 'welcome'; readonly id: string; readonly online: number }
+  /** `resume`: the token of this connection's place ('' from a server without resume). */
+  | { readonly type: 'welcome'; readonly id: string; readonly online: number; readonly resume: string }
   | { readonly type: 'searching' }
   | { readonly type: 'matched'; readonly common: readonly string[] }
-  | { readonly type: 'msg'; readonly text: string }
+  /** `seq` numbers the messages to this user in the conversation from 1 (absent: an older server). */
+  | { readonly type: 'msg'; readonly text: string; readonly seq?: number }
   | { readonly type: 'typing'; readonly on: boolean }
   | { readonly type: 'ended'; readonly reason: string }
   /** Acknowledges a `report`. */
   | { readonly type: 'reported' }
+  /** Own messages 1..seq of this conversation reached the partner's page. */
+  | { readonly type: 'delivered'; readonly seq: number }
+  /** The partner's connection dropped; its place is held for a while. */
+  | { readonly type: 'away' }
+  /** The partner came back in time. */
+  | { readonly type: 'back' }
+  /** Answer to `resume`; the messages not acknowledged follow, with their original `seq`. */
+  | { readonly type: 'resumed'; readonly state: PlaceState; readonly resume: string; readonly common: readonly string[] }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
 /** Messages the page sends. */
@@ -32,7 +45,11 @@ export type ClientMessage =
   | { readonly type: 'typing'; readonly on: boolean }
   | { readonly type: 'next' }
   | { readonly type: 'leave' }
-  | { readonly type: 'report'; readonly reason?: string };
+  | { readonly type: 'report'; readonly reason?: string }
+  /** Every partner message up to `seq` is shown (cumulative). */
+  | { readonly type: 'ack'; readonly seq: number }
+  /** First message of a new connection: take back the place `token` names. */
+  | { readonly type: 'resume'; readonly token: string };
 
 /** Protocol limits the page enforces before sending, mirroring the server's defaults. */
 export const Limits = {
@@ -48,6 +65,10 @@ function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
 
+function isSeq(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
 /** Parses one text frame; returns null for anything that is not a message this page knows. */
 export function parseServerMessage(data: unknown): ServerMessage | null {
   if (typeof data !== 'string') return null;
@@ -61,17 +82,27 @@ export function parseServerMessage(data: unknown): ServerMessage | null {
   const m = v as Record<string, unknown>;
   switch (m.type) {
     case 'welcome':
-      return { type: 'welcome', id: String(m.id ?? ''), online: typeof m.online === 'number' ? m.online : 0 };
+      return { type: 'welcome', id: String(m.id ?? ''), online: typeof m.online === 'number' ? m.online : 0, resume: typeof m.resume === 'string' ? m.resume : '' };
     case 'searching':
       return { type: 'searching' };
     case 'matched':
       return { type: 'matched', common: isStringArray(m.common) ? m.common : [] };
     case 'msg':
-      return typeof m.text === 'string' ? { type: 'msg', text: m.text } : null;
+      if (typeof m.text !== 'string') return null;
+      return isSeq(m.seq) ? { type: 'msg', text: m.text, seq: m.seq } : { type: 'msg', text: m.text };
     case 'typing':
       return { type: 'typing', on: m.on === true };
     case 'reported':
       return { type: 'reported' };
+    case 'delivered':
+      return isSeq(m.seq) ? { type: 'delivered', seq: m.seq } : null;
+    case 'away':
+      return { type: 'away' };
+    case 'back':
+      return { type: 'back' };
+    case 'resumed':
+      if (typeof m.resume !== 'string' || (m.state !== 'idle' && m.state !== 'searching' && m.state !== 'chatting')) return null;
+      return { type: 'resumed', state: m.state, resume: m.resume, common: isStringArray(m.common) ? m.common : [] };
     case 'ended':
       return { type: 'ended', reason: typeof m.reason === 'string' ? m.reason : EndReason.disconnected };
     case 'error':
