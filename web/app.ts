@@ -28,6 +28,8 @@ type ChatState = (typeof ChatState)[keyof typeof ChatState];
 
 /** Timings of the page's small behaviours. */
 const Timing = {
+  /** After `resumed: idle` from a chat, wait this long for the replay and its `ended`. */
+  endedAfterResumeMs: 3000,
   /** Stop "typing" after this much quiet in the composer. */
   typingIdleMs: 4000,
   /** Hide the stranger's typing indicator if no "off" arrives (their page may have gone). */
@@ -220,6 +222,8 @@ let ackTimer: ReturnType<typeof setTimeout> | undefined;
  * names. A refused message (an error) is taken out, as the server never counted it.
  */
 let own: Own[] = [];
+/** Resumed to `idle` from a chat: the replay and its `ended` are on their way (timer: in case not). */
+let endedWhileAway: ReturnType<typeof setTimeout> | undefined;
 let toastTimer: ReturnType<typeof setTimeout> | undefined;
 const baseTitle = document.title;
 /** A touch screen: no Esc key to advertise. */
@@ -566,7 +570,7 @@ function onServerMessage(msg: ServerMessage): void {
     case 'resumed':
       if (resuming === null) return;
       placeToken = msg.resume;
-      onResumed(msg.state, msg.common);
+      onResumed(msg.state, msg.common, msg.sent);
       render();
       break;
     case 'searching':
@@ -614,7 +618,9 @@ function onServerMessage(msg: ServerMessage): void {
     case 'ended':
       if (msg.reason === EndReason.shutdown) serverRestarting = true;
       if (state !== ChatState.chatting) return;
-      end(EndedText[msg.reason] ?? 'The chat has ended.');
+      clearTimeout(endedWhileAway);
+      end(endedWhileAway !== undefined ? 'The chat ended while you were offline.' : EndedText[msg.reason] ?? 'The chat has ended.');
+      endedWhileAway = undefined;
       break;
     case 'reported':
       if (state === ChatState.chatting) addSys('Thanks. You reported this stranger; press New chat to move on.', 'notice');
@@ -652,7 +658,7 @@ function placeLost(): void {
 }
 
 /** `resumed`: the place is back, as the server kept it; the user's view follows. */
-function onResumed(place: PlaceState, shared: readonly string[]): void {
+function onResumed(place: PlaceState, shared: readonly string[], sent: number | undefined): void {
   const mode = resuming;
   resuming = null;
   const wanted = state === ChatState.chatting || state === ChatState.searching;
@@ -668,6 +674,14 @@ function onResumed(place: PlaceState, shared: readonly string[]): void {
     partnerAway = false;
     ackedSeq = 0;
     scheduleAck();
+    // Messages sent into the dying connection that never reached the server: not delivered.
+    if (sent !== undefined && sent < own.length) {
+      for (const o of own.slice(sent)) {
+        o.node.classList.add('failed');
+        o.node.append(el('span', 'msg-note', 'Not delivered'));
+      }
+      own = own.slice(0, sent);
+    }
   } else if (place === 'searching') {
     if (state === ChatState.searching) findSent = true; // `searching` follows
     else {
@@ -675,7 +689,10 @@ function onResumed(place: PlaceState, shared: readonly string[]): void {
       end('The chat ended while you were offline.');
     }
   } else if (state === ChatState.chatting) {
-    end('The chat ended while you were offline.');
+    // The chat ended while we were offline: what we missed of it follows, then its `ended`.
+    endedWhileAway = setTimeout(() => {
+      if (state === ChatState.chatting) end('The chat ended while you were offline.');
+    }, Timing.endedAfterResumeMs);
   } else if (!findSent) {
     findSent = sendFind();
   }

@@ -35,7 +35,7 @@ export type ServerMessage =
   /** The partner came back in time. */
   | { readonly type: 'back' }
   /** Answer to `resume`; the messages not acknowledged follow, with their original `seq`. */
-  | { readonly type: 'resumed'; readonly state: PlaceState; readonly resume: string; readonly common: readonly string[] }
+  | { readonly type: 'resumed'; readonly state: PlaceState; readonly resume: string; readonly common: readonly string[]; readonly sent?: number }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
 /** Messages the page sends. */
@@ -102,7 +102,13 @@ export function parseServerMessage(data: unknown): ServerMessage | null {
       return { type: 'back' };
     case 'resumed':
       if (typeof m.resume !== 'string' || (m.state !== 'idle' && m.state !== 'searching' && m.state !== 'chatting')) return null;
-      return { type: 'resumed', state: m.state, resume: m.resume, common: isStringArray(m.common) ? m.common : [] };
+      return {
+        type: 'resumed',
+        state: m.state,
+        resume: m.resume,
+        common: isStringArray(m.common) ? m.common : [],
+        ...(typeof m.sent === 'number' ? { sent: m.sent } : {}),
+      };
     case 'ended':
       return { type: 'ended', reason: typeof m.reason === 'string' ? m.reason : EndReason.disconnected };
     case 'error':
