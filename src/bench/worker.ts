@@ -55,6 +55,8 @@ let findMessage = '{"type":"find"}';
 const nextMessage = '{"type":"next"}';
 const MSG_PREFIX = '{"type":"msg","text":"';
 const MSG_SUFFIX = '"}';
+/** What follows a relayed message's text when the server numbers it: `","seq":N}`. */
+const SEQ_FIELD = '","seq":';
 
 function bump(map: Record<string, number>, key: string): void {
   map[key] = (map[key] ?? 0) + 1;
@@ -149,7 +151,8 @@ function onMatched(c: Client): void {
   }
 }
 
-function onMsg(c: Client, text: string): void {
+/** A relayed message; `seq` is the server's number for it (0 when it has none). */
+function onMsg(c: Client, text: string, seq: number): void {
   const m = decodeText(text);
   if (m === undefined) {
     counters.garbled++;
@@ -179,13 +182,24 @@ function onMsg(c: Client, text: string): void {
 
 function onEvent(c: Client, data: Buffer): void {
   const str = data.toString('utf8');
-  // Fast path for the bulk of the traffic, exactly the shape the protocol defines for a relayed
-  // message with nothing to unescape; anything else (extra fields, escapes) goes through JSON.parse.
-  if (str.startsWith(MSG_PREFIX) && str.endsWith(MSG_SUFFIX) && str.indexOf('\\', MSG_PREFIX.length) === -1 && str.indexOf('"', MSG_PREFIX.length) === str.length - 2) {
-    onMsg(c, str.slice(MSG_PREFIX.length, -MSG_SUFFIX.length));
-    return;
+  // Fast path for the bulk of the traffic, exactly the shapes the server sends for a relayed
+  // message with nothing to unescape: `{"type":"msg","text":"T"}` or `...,"seq":N}`; anything
+  // else (other fields, escapes) goes through JSON.parse.
+  if (str.startsWith(MSG_PREFIX) && str.indexOf('\\', MSG_PREFIX.length) === -1) {
+    const q = str.indexOf('"', MSG_PREFIX.length);
+    if (q === str.length - 2 && str.charCodeAt(q + 1) === 0x7d) {
+      onMsg(c, str.slice(MSG_PREFIX.length, q), 0);
+      return;
+    }
+    if (q > 0 && str.startsWith(SEQ_FIELD, q) && str.charCodeAt(str.length - 1) === 0x7d) {
+      const seq = Number(str.slice(q + SEQ_FIELD.length, -1));
+      if (Number.isSafeInteger(seq) && seq > 0) {
+        onMsg(c, str.slice(MSG_PREFIX.length, q), seq);
+        return;
+      }
+    }
   }
-  let ev: { type?: unknown; id?: unknown; text?: unknown; reason?: unknown; code?: unknown };
+  let ev: { type?: unknown; id?: unknown; text?: unknown; seq?: unknown; reason?: unknown; code?: unknown; resume?: unknown; state?: unknown };
   try {
     ev = JSON.parse(str);
   } catch {
@@ -194,7 +208,7 @@ function onEvent(c: Client, data: Buffer): void {
   }
   switch (ev.type) {
     case 'msg':
-      if (typeof ev.text === 'string') onMsg(c, ev.text);
+      if (typeof ev.text === 'string') onMsg(c, ev.text, typeof ev.seq === 'number' ? ev.seq : 0);
       else counters.garbled++;
       return;
     case 'welcome':
