@@ -34,6 +34,9 @@ export function renderRolling(results) {
     `| conversations ended (an \`ended\`, or a resume that lost the conversation) | ${ended} (${list(r.unexpectedEnded)}) |`,
     `| messages sent / delivered | ${r.messages.sent} / ${r.messages.delivered} |`,
     `| messages lost | ${r.messages.lost} (holes inside conversations: ${r.messages.gaps}) |`,
+    ...(z.lostLastLines && z.lostLastLines.missing > 0
+      ? [`| of the missing, the sender's last line before the server closed its connection | ${z.lostLastLines.lastBeforeClose} of ${z.lostLastLines.missing} (sent ${fmt(z.lostLastLines.minMsBeforeClose)}-${fmt(z.lostLastLines.maxMsBeforeClose)} ms before the client saw the close) |`]
+      : []),
     `| messages duplicated (delivered again under a new seq) or out of order | ${r.messages.reordered} |`,
     `| messages misdelivered | ${r.messages.misdelivered} |`,
     `| replays of a seq the client had (repeats by design, set aside) | ${z.replayed} |`,
@@ -42,6 +45,7 @@ export function renderRolling(results) {
     `| reconnections refused (the next URL tried) | ${list(z.reconnectFailures)} |`,
     `| clients still cut off at the end | ${z.awayAtEnd} |`,
     `| acks sent | ${z.acks} |`,
+    ...(z.closingSends !== undefined ? [`| sends skipped: the server's close frame had come | ${z.closingSends} |`] : []),
     ...results.restarts.map((x) => `| ${x.node}: SIGTERM to exit / to listening again | ${x.exitMs} ms / ${x.backMs} ms (exit ${x.exit.code ?? x.exit.signal}) |`),
     `| load generator, busiest worker | ${fmt(Math.max(0, ...r.generator.workerCpuPercent))} % of a core |`,
     `| bench verdict | ${r.ok ? 'OK' : `FAIL: ${r.problems.join('; ')}`} |`,

@@ -64,8 +64,10 @@ export interface Counters {
   nexts: number;
   /** Messages handed to the socket. */
   sent: number;
-  /** send() answered 'dropped' (the connection was not open or over its buffer cap). */
+  /** send() answered 'dropped' on an open connection: over its buffer cap. */
   dropped: number;
+  /** Sends skipped because the connection was closing (the server's close frame had come). */
+  closingSends: number;
   /** Messages received from a partner. */
   received: number;
   /** Messages whose sender was not the receiver's partner. */
@@ -99,7 +101,7 @@ export interface Counters {
 export function newCounters(): Counters {
   return {
     attempted: 0, connected: 0, connectFailures: {}, unexpectedCloses: {}, unexpectedEnded: {},
-    serverErrors: {}, matchedEvents: 0, nexts: 0, sent: 0, dropped: 0, received: 0, misdelivered: 0,
+    serverErrors: {}, matchedEvents: 0, nexts: 0, sent: 0, dropped: 0, closingSends: 0, received: 0, misdelivered: 0,
     gaps: 0, reordered: 0, garbled: 0, open: 0, cpuMicros: 0,
     resumeCloses: {}, reconnectFailures: {}, resumes: 0, resumeFailed: 0, replayed: 0, acks: 0, away: 0,
   };

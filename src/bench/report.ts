@@ -5,7 +5,7 @@
 import { Histogram, type HistogramJSON } from './histogram.js';
 import type { Counters, Scenario } from './ipc.js';
 import type { ProcSample } from './procstat.js';
-import type { MergedWindow } from './restart.js';
+import type { LostLastLines, MergedWindow } from './restart.js';
 
 /** One second of the run. */
 export interface TimelinePoint {
@@ -133,6 +133,14 @@ export interface BenchResult {
     readonly acks: number;
     /** Clients still cut off when the run ended. */
     readonly awayAtEnd: number;
+    /** Sends skipped because the server's close frame had come (the client learns of the close a moment later). */
+    readonly closingSends: number;
+    /**
+     * The messages missing inside conversations that were their sender's last before its
+     * connection was closed under it (sent before the client saw the close, perhaps after the
+     * server stopped reading), with how long before.
+     */
+    readonly lostLastLines: { readonly missing: number; readonly lastBeforeClose: number; readonly minMsBeforeClose: number | null; readonly maxMsBeforeClose: number | null };
     /** Delay of the messages outside every window (after the warm-up). */
     readonly steadyMs: LatencySummary;
     readonly windows: readonly RestartWindowSummary[];
@@ -166,7 +174,7 @@ export interface ResultInput {
   readonly machine: BenchResult['machine'];
   readonly timeline: readonly TimelinePoint[];
   /** --resume: the workers' restart windows, merged. */
-  readonly restart?: { readonly steady: Histogram; readonly windows: readonly MergedWindow[] } | undefined;
+  readonly restart?: { readonly steady: Histogram; readonly windows: readonly MergedWindow[]; readonly lostLastLines: LostLastLines } | undefined;
   /** The run's start on the monotonic clock (µs), the origin of the windows' `startS`. */
   readonly t0Us?: number;
   readonly interrupted: boolean;
@@ -258,6 +266,13 @@ export function buildResult(i: ResultInput): BenchResult {
       replayed: final.replayed,
       acks: final.acks,
       awayAtEnd: atEnd.away,
+      closingSends: final.closingSends,
+      lostLastLines: {
+        missing: i.restart.lostLastLines.missing,
+        lastBeforeClose: i.restart.lostLastLines.lastBeforeClose,
+        minMsBeforeClose: i.restart.lostLastLines.minUsBeforeClose === null ? null : i.restart.lostLastLines.minUsBeforeClose / 1000,
+        maxMsBeforeClose: i.restart.lostLastLines.maxUsBeforeClose === null ? null : i.restart.lostLastLines.maxUsBeforeClose / 1000,
+      },
       steadyMs: summarize(i.restart.steady),
       windows: i.restart.windows.map((w) => ({
         index: w.index,
@@ -376,7 +391,9 @@ export function formatSummary(r: BenchResult): string {
   }
   if (r.resume) {
     const z = r.resume;
-    lines.push(`resume     closed under us: ${listCounts(z.closes)}; resumed ${z.resumes}, failed ${z.resumeFailed}; reconnects refused: ${listCounts(z.reconnectFailures)}; repeats set aside ${z.replayed}; acks ${z.acks}`);
+    lines.push(`resume     closed under us: ${listCounts(z.closes)}; resumed ${z.resumes}, failed ${z.resumeFailed}; reconnects refused: ${listCounts(z.reconnectFailures)}; repeats set aside ${z.replayed}; acks ${z.acks}; sends skipped on a closing connection ${z.closingSends}`);
+    const l = z.lostLastLines;
+    if (l.missing > 0) lines.push(`missing    ${l.missing} messages; ${l.lastBeforeClose} of them their sender's last before its connection was closed under it (sent ${formatNumber(l.minMsBeforeClose ?? 0)}-${formatNumber(l.maxMsBeforeClose ?? 0)} ms before the client saw the close)`);
     for (const w of z.windows) {
       const span = w.endS === null ? `from ${w.startS.toFixed(1)} s, still open` : `${w.startS.toFixed(1)}-${w.endS.toFixed(1)} s (${formatNumber(w.endS - w.startS)} s)`;
       lines.push(`restart ${w.index}  ${span}: ${w.drops} dropped, ${w.resumeMs.count} resumed (${w.failed} failed) in p50 ${formatNumber(w.resumeMs.p50)} ms  max ${formatNumber(w.resumeMs.max)} ms; ${w.latencyMs.count} messages: ${latencyLine(w.latencyMs)}`);

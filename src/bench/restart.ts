@@ -37,7 +37,17 @@ export interface RestartJSON {
   /** Delay (µs) of the messages neither sent nor delivered in a window (after the warm-up). */
   readonly steady: HistogramJSON;
   readonly windows: readonly WindowJSON[];
+  /** Messages missing inside conversations: `[sender, first seq, last seq]` (the bench's own numbers). */
+  readonly holes: ReadonlyArray<readonly [string, number, number]>;
+  /**
+   * The last message each client sent on a connection that was then closed under it:
+   * `[sender, seq, µs from its sending to the client seeing the close]` (within a second).
+   */
+  readonly lastLines: ReadonlyArray<readonly [string, number, number]>;
 }
+
+/** Diagnostic lists kept at most this long. */
+const MAX_LIST = 10_000;
 
 class Window {
   endUs: number | null = null;
@@ -67,6 +77,8 @@ export class RestartWindows {
   #open = 0;
   readonly #windows: Window[] = [];
   readonly #steady = new Histogram();
+  readonly #holes: Array<[string, number, number]> = [];
+  readonly #lastLines: Array<[string, number, number]> = [];
 
   /** @param mergeUs a disruption this soon after a window closed reopens it. @default 1 s */
   constructor(readonly mergeUs = 1_000_000) {}
@@ -99,6 +111,16 @@ export class RestartWindows {
   /** A connection resumed `us` after it dropped. */
   resumed(us: number): void {
     this.#current()?.resume.record(us);
+  }
+
+  /** Messages `from`..`to` of `sender` never came (a hole inside a conversation). */
+  hole(sender: string, from: number, to: number): void {
+    if (this.#holes.length < MAX_LIST) this.#holes.push([sender, from, to]);
+  }
+
+  /** `sender`'s message `seq` was its last on a connection closed under it `us` later. */
+  lastLine(sender: string, seq: number, us: number): void {
+    if (this.#lastLines.length < MAX_LIST) this.#lastLines.push([sender, seq, us]);
   }
 
   /** A resume failed. */
@@ -136,6 +158,8 @@ export class RestartWindows {
     return {
       steady: this.#steady.toJSON(),
       windows: this.#windows.map((w) => ({ index: w.index, startUs: w.startUs, endUs: w.endUs, latency: w.latency.toJSON(), resume: w.resume.toJSON(), drops: w.drops, failed: w.failed })),
+      holes: this.#holes,
+      lastLines: this.#lastLines,
     };
   }
 }
@@ -144,7 +168,7 @@ export class RestartWindows {
  * Merges the workers' figures: window k of every worker is one window (the earliest start, the
  * latest end, null if any is still open), histograms and counts added.
  */
-export function mergeRestarts(list: readonly RestartJSON[]): { steady: Histogram; windows: MergedWindow[] } {
+export function mergeRestarts(list: readonly RestartJSON[]): { steady: Histogram; windows: MergedWindow[]; lostLastLines: LostLastLines } {
   const steady = new Histogram();
   const byIndex = new Map<number, { index: number; startUs: number; endUs: number | null; latency: Histogram; resume: Histogram; drops: number; failed: number }>();
   for (const r of list) {
@@ -163,5 +187,38 @@ export function mergeRestarts(list: readonly RestartJSON[]): { steady: Histogram
       m.failed += w.failed;
     }
   }
-  return { steady, windows: [...byIndex.values()].sort((a, b) => a.index - b.index) };
+  return { steady, windows: [...byIndex.values()].sort((a, b) => a.index - b.index), lostLastLines: matchHoles(list) };
+}
+
+/** How many of the missing messages were their sender's last on a connection closed under it. */
+export interface LostLastLines {
+  /** Messages missing inside conversations (all workers). */
+  readonly missing: number;
+  /** Of those, the sender's last message before its connection was closed under it. */
+  readonly lastBeforeClose: number;
+  /** For those: µs from their sending to the sender seeing the close, least and most. */
+  readonly minUsBeforeClose: number | null;
+  readonly maxUsBeforeClose: number | null;
+}
+
+function matchHoles(list: readonly RestartJSON[]): LostLastLines {
+  const last = new Map<string, number>();
+  for (const r of list) for (const [sender, seq, us] of r.lastLines ?? []) last.set(`${sender} ${seq}`, us);
+  let missing = 0;
+  let matched = 0;
+  let min: number | null = null;
+  let max: number | null = null;
+  for (const r of list) {
+    for (const [sender, from, to] of r.holes ?? []) {
+      for (let seq = from; seq <= to; seq++) {
+        missing++;
+        const us = last.get(`${sender} ${seq}`);
+        if (us === undefined) continue;
+        matched++;
+        min = min === null ? us : Math.min(min, us);
+        max = max === null ? us : Math.max(max, us);
+      }
+    }
+  }
+  return { missing, lastBeforeClose: matched, minUsBeforeClose: min, maxUsBeforeClose: max };
 }

@@ -71,6 +71,8 @@ class Client {
   stateAtDrop: St = St.idle;
   /** Reconnection attempts that failed in a row. */
   attempts = 0;
+  /** When this client last sent a message (µs). */
+  lastSentAt = 0;
   /** Disruptions this client is part of (bits of `Cut`), each counted once in `restart`. */
   cut = 0;
   /** The connection this client uses (replaced on every reconnection with --resume). */
@@ -105,7 +107,9 @@ function bump(map: Record<string, number>, key: string): void {
 function send(c: Client, data: string): boolean {
   const r = c.conn.send(data);
   if (r === 'dropped') {
-    counters.dropped++;
+    // The server's close frame came (the close event follows), or over the buffer cap.
+    if (c.conn.state !== 'open') counters.closingSends++;
+    else counters.dropped++;
     return false;
   }
   if (r === 'queued') c.blocked = true;
@@ -113,11 +117,13 @@ function send(c: Client, data: string): boolean {
 }
 
 function sendMsg(c: Client): void {
-  const text = encodeText(c.id, c.seqOut, nowMicros(), config.size);
+  const now = nowMicros();
+  const text = encodeText(c.id, c.seqOut, now, config.size);
   // Our texts need no JSON escaping unless the server's id does (checked at welcome).
   if (send(c, c.plainId ? MSG_PREFIX + text + MSG_SUFFIX : `{"type":"msg","text":${JSON.stringify(text)}}`)) {
     c.seqOut++;
     counters.sent++;
+    c.lastSentAt = now;
   }
 }
 
@@ -227,6 +233,7 @@ function onMsg(c: Client, text: string, seq: number): void {
     c.seqIn++;
   } else if (m.seq > c.seqIn) {
     counters.gaps += m.seq - c.seqIn;
+    restart?.hole(c.partner, c.seqIn, m.seq - 1);
     c.seqIn = m.seq + 1;
   } else {
     counters.reordered++;
@@ -418,6 +425,8 @@ function dropped(c: Client, code: number): void {
   counters.away++;
   cut(c, Cut.self);
   restart!.dropped();
+  // The line most at risk: sent just before the close, perhaps after the server stopped reading.
+  if (c.seqOut > 0 && c.droppedAt - c.lastSentAt < 1e6) restart!.lastLine(c.id, c.seqOut - 1, c.droppedAt - c.lastSentAt);
   c.state = St.reconnecting;
   c.url = (c.url + 1) % config.urls.length;
   reconnect(c);

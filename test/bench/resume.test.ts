@@ -59,7 +59,12 @@ describe('restart windows', () => {
     b.dropped();
     b.end(80);
     b.begin(5_000_000); // still open
+    // Lost messages are matched with the senders' last lines before a close, across workers.
+    a.hole('x', 4, 5);
+    b.lastLine('x', 5, 1500);
+    b.lastLine('y', 9, 800);
     const m = mergeRestarts([a.toJSON(), b.toJSON()]);
+    assert.deepEqual(m.lostLastLines, { missing: 2, lastBeforeClose: 1, minUsBeforeClose: 1500, maxUsBeforeClose: 1500 });
     assert.equal(m.windows.length, 2);
     assert.deepEqual([m.windows[0]!.startUs, m.windows[0]!.endUs, m.windows[0]!.drops, m.windows[0]!.latency.count], [10, 80, 2, 1]);
     assert.equal(m.windows[1]!.endUs, null);
