@@ -1,6 +1,17 @@
 // The Markdown report of bench/rolling.mjs, from its JSON (so that it can be rendered again).
 import { fmt } from './common.mjs';
 
+/** The drain's outcome and duration from a node's stop line. */
+function drained(restart) {
+  for (const line of restart.log ?? []) {
+    try {
+      const j = JSON.parse(line);
+      if (j.event === 'stop' && typeof j.ms === 'number') return `${j.ms} ms (${j.outcome}, ${j.users} users)`;
+    } catch {}
+  }
+  return '-';
+}
+
 const list = (m) => Object.entries(m ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
 
 /** @param {any} results what bench/rolling.mjs writes to rolling.json */
@@ -27,7 +38,7 @@ export function renderRolling(results) {
     `Start: ${results.machine.uptime}`,
     `End: ${results.machine.uptimeAtEnd}`,
     `Load: \`${results.command}\` (ports vary); both nodes and redis-server pinned to core ${s.serverCpu}, the load to the other core.`,
-    `Restarts: node A ${s.before} s after all ${2 * s.pairs} clients were chatting, node B ${s.between} s after A listened again; resume window and drain timeout at their defaults (${s.resumeWindow}, ${s.drainTimeout}).`,
+    `Restarts: node A ${s.before} s after all ${2 * s.pairs} clients were chatting, node B ${s.between} s after A listened again; resume window ${s.resumeWindow}, drain timeout ${s.drainTimeout}.`,
     '',
     '| figure | value |',
     '| --- | --- |',
@@ -46,7 +57,7 @@ export function renderRolling(results) {
     `| clients still cut off at the end | ${z.awayAtEnd} |`,
     `| acks sent | ${z.acks} |`,
     ...(z.closingSends !== undefined ? [`| sends skipped: the server's close frame had come | ${z.closingSends} |`] : []),
-    ...results.restarts.map((x) => `| ${x.node}: SIGTERM to exit / to listening again | ${x.exitMs} ms / ${x.backMs} ms (exit ${x.exit.code ?? x.exit.signal}) |`),
+    ...results.restarts.map((x) => `| ${x.node}: SIGTERM to drained (its log) / to exit / to listening again | ${drained(x)} / ${x.exitMs} ms / ${x.backMs} ms (exit ${x.exit.code ?? x.exit.signal}) |`),
     `| load generator, busiest worker | ${fmt(Math.max(0, ...r.generator.workerCpuPercent))} % of a core |`,
     `| bench verdict | ${r.ok ? 'OK' : `FAIL: ${r.problems.join('; ')}`} |`,
     '',
