@@ -12,8 +12,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Histogram } from './histogram.js';
-import { type Counters, type FromWorker, type Scenario, type ToWorker, type WorkerConfig, addCounters, newCounters } from './ipc.js';
+import { type Counters, type FromWorker, type Scenario, type ToWorker, type WorkerConfig, addCounters, newCounters, nowMicros } from './ipc.js';
 import { sampleProcess, type ProcSample } from './procstat.js';
+import { type RestartJSON, mergeRestarts } from './restart.js';
 import { planWorkers } from './split.js';
 import { type BenchResult, type TimelinePoint, buildResult } from './report.js';
 
@@ -31,6 +32,13 @@ export interface BenchOptions {
    * the other; with two URLs (round-robin) every pair then spans two nodes.
    */
   readonly crossPairs?: boolean;
+  /**
+   * chat: clients survive their connection: they acknowledge what they receive, and when the
+   * server closes (1012, a node restarting) or the connection drops they reconnect to the next
+   * URL and resume. The result then has restart windows and the delays in and out of them.
+   * @default false
+   */
+  readonly resume?: boolean;
   /** Total connections (pairs x 2 for chat/flood). */
   readonly connections: number;
   /** Seconds the scenario runs after everyone is connected (the warm-up included). */
@@ -76,6 +84,7 @@ interface WorkerState {
   quiesced: boolean;
   final: boolean;
   pairs: ReadonlyArray<readonly [string, string]>;
+  restart: RestartJSON | undefined;
   exited: boolean;
 }
 
@@ -93,13 +102,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const timeline: TimelinePoint[] = [];
   const startedAt = new Date();
   const t0 = performance.now();
+  const t0Us = nowMicros();
   const sampleServers = (): Array<ProcSample | undefined> => serverPids.map((pid) => sampleProcess(pid));
   const serverBaseline = sampleServers();
   const selfCpu0 = process.cpuUsage();
 
   const workers: WorkerState[] = plans.map((plan) => {
     const child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-    const w: WorkerState = { child, counters: newCounters(), connected: false, baseline: undefined, quiesced: false, final: false, pairs: [], exited: false };
+    const w: WorkerState = { child, counters: newCounters(), connected: false, baseline: undefined, quiesced: false, final: false, pairs: [], restart: undefined, exited: false };
     const config: WorkerConfig = {
       scenario: opts.scenario,
       urls: [opts.url, ...(opts.moreUrls ?? [])],
@@ -116,6 +126,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       concurrency: opts.concurrency ?? 64,
       reportPairs: opts.scenario === 'chat' || opts.scenario === 'flood',
       warmup: warmup > 0,
+      resume: opts.resume ?? false,
     };
     child.on('message', (msg: FromWorker) => {
       if (msg.t === 'stats' || msg.t === 'final') {
@@ -128,6 +139,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         if (msg.t === 'final') {
           w.final = true;
           w.pairs = msg.pairs;
+          w.restart = msg.restart;
         }
       } else if (msg.t === 'connected') w.connected = true;
       wake();
@@ -279,6 +291,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     },
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: loadavg() },
     timeline,
+    restart: opts.resume ? mergeRestarts(workers.flatMap((w) => (w.restart ? [w.restart] : []))) : undefined,
+    t0Us,
     interrupted: aborted(),
     elapsedSeconds: (performance.now() - t0) / 1000,
   });

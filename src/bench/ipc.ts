@@ -3,6 +3,7 @@
  * child_process IPC channel), and the counters every worker keeps.
  */
 import type { HistogramJSON } from './histogram.js';
+import type { RestartJSON } from './restart.js';
 
 /** The four scenarios of `strangers bench`. */
 export const Scenario = { idle: 'idle', chat: 'chat', churn: 'churn', flood: 'flood' } as const;
@@ -37,6 +38,12 @@ export interface WorkerConfig {
   readonly reportPairs: boolean;
   /** A warm-up precedes the measurement: latencies count only after the coordinator's 'mark'. */
   readonly warmup: boolean;
+  /**
+   * chat: clients keep their resume token, acknowledge what they receive (cumulative, at most
+   * once a second), and when the server closes (1012) or the connection drops they reconnect to
+   * the next URL and resume; replayed messages they already have are set aside.
+   */
+  readonly resume: boolean;
 }
 
 /** Cumulative counters of one worker (the coordinator sums them). */
@@ -57,8 +64,10 @@ export interface Counters {
   nexts: number;
   /** Messages handed to the socket. */
   sent: number;
-  /** send() answered 'dropped' (the connection was not open or over its buffer cap). */
+  /** send() answered 'dropped' on an open connection: over its buffer cap. */
   dropped: number;
+  /** Sends skipped because the connection was closing (the server's close frame had come). */
+  closingSends: number;
   /** Messages received from a partner. */
   received: number;
   /** Messages whose sender was not the receiver's partner. */
@@ -73,13 +82,28 @@ export interface Counters {
   open: number;
   /** Worker process CPU time (user + system), microseconds. */
   cpuMicros: number;
+  /** --resume: connections closed (or dropped) under us and reconnected to resume, by close code. */
+  resumeCloses: Record<string, number>;
+  /** --resume: reconnection attempts that failed (the next URL was tried), by cause. */
+  reconnectFailures: Record<string, number>;
+  /** --resume: `resumed` received. */
+  resumes: number;
+  /** --resume: `resume_failed` received. */
+  resumeFailed: number;
+  /** --resume: messages replayed after a resume that the client already had (by seq): repeats by design. */
+  replayed: number;
+  /** --resume: `ack` sent. */
+  acks: number;
+  /** --resume: clients cut off right now (reconnecting or waiting for `resumed`). */
+  away: number;
 }
 
 export function newCounters(): Counters {
   return {
     attempted: 0, connected: 0, connectFailures: {}, unexpectedCloses: {}, unexpectedEnded: {},
-    serverErrors: {}, matchedEvents: 0, nexts: 0, sent: 0, dropped: 0, received: 0, misdelivered: 0,
+    serverErrors: {}, matchedEvents: 0, nexts: 0, sent: 0, dropped: 0, closingSends: 0, received: 0, misdelivered: 0,
     gaps: 0, reordered: 0, garbled: 0, open: 0, cpuMicros: 0,
+    resumeCloses: {}, reconnectFailures: {}, resumes: 0, resumeFailed: 0, replayed: 0, acks: 0, away: 0,
   };
 }
 
@@ -121,8 +145,16 @@ export type FromWorker =
       readonly counters: Counters; readonly latency: HistogramJSON; readonly connectLatency: HistogramJSON }
   /** The connect phase is over (every connection welcomed or failed). */
   | { readonly t: 'connected' }
-  /** Last message: final counters, last histograms, and (chat/flood) [me, partner] id pairs. */
-  | { readonly t: 'final'; readonly counters: Counters; readonly latency: HistogramJSON; readonly connectLatency: HistogramJSON; readonly pairs: ReadonlyArray<readonly [string, string]> };
+  /**
+   * Last message: final counters, last histograms, (chat/flood) [me, partner] id pairs, and
+   * (--resume) the restart windows.
+   */
+  | {
+      readonly t: 'final';
+      readonly counters: Counters; readonly latency: HistogramJSON; readonly connectLatency: HistogramJSON;
+      readonly pairs: ReadonlyArray<readonly [string, string]>;
+      readonly restart?: RestartJSON;
+    };
 
 /** The text of a measured message: sender id, sequence number in the conversation, send time (µs). */
 export function encodeText(sender: string, seq: number, sentAtMicros: number, padTo: number): string {

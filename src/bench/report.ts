@@ -5,6 +5,7 @@
 import { Histogram, type HistogramJSON } from './histogram.js';
 import type { Counters, Scenario } from './ipc.js';
 import type { ProcSample } from './procstat.js';
+import type { LostLastLines, MergedWindow } from './restart.js';
 
 /** One second of the run. */
 export interface TimelinePoint {
@@ -39,6 +40,25 @@ export interface ServerFigures {
   readonly rssBaselineBytes: number;
   readonly rssEndBytes: number;
   readonly rssPeakBytes: number;
+}
+
+/** One restart window of a `--resume` run (see restart.ts), over every worker. */
+export interface RestartWindowSummary {
+  readonly index: number;
+  /** Seconds since the start of the run; `endS` null: still open at the end. */
+  readonly startS: number;
+  readonly endS: number | null;
+  /** The same on the machine's monotonic clock (µs, `process.hrtime`), to line up with other processes' records. */
+  readonly startUs: number;
+  readonly endUs: number | null;
+  /** Connections that dropped in the window. */
+  readonly drops: number;
+  /** Resumes that failed or came back out of the conversation. */
+  readonly failed: number;
+  /** From a connection's drop to its `resumed`. */
+  readonly resumeMs: LatencySummary;
+  /** Delay (send -> receive) of the messages sent or delivered in the window. */
+  readonly latencyMs: LatencySummary;
 }
 
 /** Everything a run measured. Units are in the names; times in ms unless `Us`. */
@@ -100,6 +120,31 @@ export interface BenchResult {
     readonly bottleneck: boolean;
   };
   readonly timeline: readonly TimelinePoint[];
+  /** `--resume` only (null otherwise): reconnections, resumes, and the delays in and out of restart windows. */
+  readonly resume: null | {
+    /** Connections closed under the clients (by the server or a drop), by close code: each reconnected. */
+    readonly closes: Record<string, number>;
+    /** Reconnection attempts refused or failed (the next URL was tried), by cause. */
+    readonly reconnectFailures: Record<string, number>;
+    readonly resumes: number;
+    readonly resumeFailed: number;
+    /** Messages replayed after a resume that the client already had: repeats by design, set aside. */
+    readonly replayed: number;
+    readonly acks: number;
+    /** Clients still cut off when the run ended. */
+    readonly awayAtEnd: number;
+    /** Sends skipped because the server's close frame had come (the client learns of the close a moment later). */
+    readonly closingSends: number;
+    /**
+     * The messages missing inside conversations that were their sender's last before its
+     * connection was closed under it (sent before the client saw the close, perhaps after the
+     * server stopped reading), with how long before.
+     */
+    readonly lostLastLines: { readonly missing: number; readonly lastBeforeClose: number; readonly minMsBeforeClose: number | null; readonly maxMsBeforeClose: number | null };
+    /** Delay of the messages outside every window (after the warm-up). */
+    readonly steadyMs: LatencySummary;
+    readonly windows: readonly RestartWindowSummary[];
+  };
   readonly problems: readonly string[];
   readonly warnings: readonly string[];
   readonly ok: boolean;
@@ -128,6 +173,10 @@ export interface ResultInput {
   readonly generator: { readonly workerCpuSecondsInWindow: readonly number[]; readonly coordinatorCpuSeconds: number; readonly cores: number };
   readonly machine: BenchResult['machine'];
   readonly timeline: readonly TimelinePoint[];
+  /** --resume: the workers' restart windows, merged. */
+  readonly restart?: { readonly steady: Histogram; readonly windows: readonly MergedWindow[]; readonly lostLastLines: LostLastLines } | undefined;
+  /** The run's start on the monotonic clock (µs), the origin of the windows' `startS`. */
+  readonly t0Us?: number;
   readonly interrupted: boolean;
   readonly elapsedSeconds: number;
 }
@@ -205,7 +254,43 @@ export function buildResult(i: ResultInput): BenchResult {
   if (nonZero(final.serverErrors)) problems.push(`server errors: ${listCounts(final.serverErrors)}`);
   if (nonZero(connectFailures)) problems.push(`connection failures: ${listCounts(connectFailures)}`);
   if (final.garbled > 0) problems.push(`${final.garbled} messages not understood`);
+  let resume: BenchResult['resume'] = null;
   const warnings: string[] = [];
+  if (i.restart !== undefined) {
+    const t0 = i.t0Us ?? 0;
+    resume = {
+      closes: final.resumeCloses,
+      reconnectFailures: final.reconnectFailures,
+      resumes: final.resumes,
+      resumeFailed: final.resumeFailed,
+      replayed: final.replayed,
+      acks: final.acks,
+      awayAtEnd: atEnd.away,
+      closingSends: final.closingSends,
+      lostLastLines: {
+        missing: i.restart.lostLastLines.missing,
+        lastBeforeClose: i.restart.lostLastLines.lastBeforeClose,
+        minMsBeforeClose: i.restart.lostLastLines.minUsBeforeClose === null ? null : i.restart.lostLastLines.minUsBeforeClose / 1000,
+        maxMsBeforeClose: i.restart.lostLastLines.maxUsBeforeClose === null ? null : i.restart.lostLastLines.maxUsBeforeClose / 1000,
+      },
+      steadyMs: summarize(i.restart.steady),
+      windows: i.restart.windows.map((w) => ({
+        index: w.index,
+        startS: (w.startUs - t0) / 1e6,
+        endS: w.endUs === null ? null : (w.endUs - t0) / 1e6,
+        startUs: w.startUs,
+        endUs: w.endUs,
+        drops: w.drops,
+        failed: w.failed,
+        resumeMs: summarize(w.resume),
+        latencyMs: summarize(w.latency),
+      })),
+    };
+    if (final.resumeFailed > 0) problems.push(`${final.resumeFailed} resumes failed`);
+    if (atEnd.away > 0) problems.push(`${atEnd.away} clients still cut off at the end (not resumed)`);
+    const open = resume.windows.filter((w) => w.endS === null).length;
+    if (open > 0) warnings.push(`${open} restart window(s) still open at the end (a partner away, or a client not back)`);
+  }
   if (bottleneck) {
     warnings.push(
       `the load generator was the bottleneck: its busiest worker used ${Math.max(0, ...workerCpuPercent).toFixed(0)}% of a core ` +
@@ -260,6 +345,7 @@ export function buildResult(i: ResultInput): BenchResult {
     server,
     generator: { cores: i.generator.cores, workerCpuPercent, coordinatorCpuSeconds: i.generator.coordinatorCpuSeconds, bottleneck },
     timeline: i.timeline,
+    resume,
     problems,
     warnings,
     ok: problems.length === 0,
@@ -302,6 +388,17 @@ export function formatSummary(r: BenchResult): string {
     const m = r.messages;
     lines.push(`messages   sent ${m.sent}, delivered ${m.delivered} (${formatNumber(m.perSec)}/s); lost ${m.lost}, misdelivered ${m.misdelivered}, gaps ${m.gaps}, reordered ${m.reordered}`);
     lines.push(`latency    ${latencyLine(r.latencyMs)}`);
+  }
+  if (r.resume) {
+    const z = r.resume;
+    lines.push(`resume     closed under us: ${listCounts(z.closes)}; resumed ${z.resumes}, failed ${z.resumeFailed}; reconnects refused: ${listCounts(z.reconnectFailures)}; repeats set aside ${z.replayed}; acks ${z.acks}; sends skipped on a closing connection ${z.closingSends}`);
+    const l = z.lostLastLines;
+    if (l.missing > 0) lines.push(`missing    ${l.missing} messages; ${l.lastBeforeClose} of them their sender's last before its connection was closed under it (sent ${formatNumber(l.minMsBeforeClose ?? 0)}-${formatNumber(l.maxMsBeforeClose ?? 0)} ms before the client saw the close)`);
+    for (const w of z.windows) {
+      const span = w.endS === null ? `from ${w.startS.toFixed(1)} s, still open` : `${w.startS.toFixed(1)}-${w.endS.toFixed(1)} s (${formatNumber(w.endS - w.startS)} s)`;
+      lines.push(`restart ${w.index}  ${span}: ${w.drops} dropped, ${w.resumeMs.count} resumed (${w.failed} failed) in p50 ${formatNumber(w.resumeMs.p50)} ms  max ${formatNumber(w.resumeMs.max)} ms; ${w.latencyMs.count} messages: ${latencyLine(w.latencyMs)}`);
+    }
+    lines.push(`steady     ${z.steadyMs.count} messages: ${latencyLine(z.steadyMs)}`);
   }
   for (const s of r.servers) {
     lines.push(`server     pid ${s.pid}: cpu ${s.cpuSeconds.toFixed(2)} s (${s.cpuPercent.toFixed(1)}% of a core), rss ${formatBytes(s.rssBaselineBytes)} -> ${formatBytes(s.rssEndBytes)} (peak ${formatBytes(s.rssPeakBytes)})`);

@@ -29,6 +29,13 @@ options:
   --interests a,b       interests sent with every find (default none)
   --cross-pairs         chat, flood: connections 2k and 2k+1 pair with each other (an interest of
                         their own); with two --url, every pair spans the two nodes
+  --resume              chat: clients keep their resume token, acknowledge what they receive (at
+                        most once a second), and when the server closes (1012: a node restarting)
+                        or the connection drops, reconnect to the next --url (round robin,
+                        skipping one that refuses) and resume; replayed messages they already
+                        have are set aside. Reports resumes, failures, and the delay of the
+                        messages sent or delivered while someone was cut off (restart windows)
+                        apart from the steady state
   --size N              pad each message's text to N characters (default: no padding, ~30)
   --ramp N              open at most N connections per second (default 0: as fast as possible)
   --workers N           worker processes (default: one per 15000 connections)
@@ -45,7 +52,7 @@ options:
   -h, --help            this help
 
 Exit status: 0 when the server behaved (no lost or misdelivered message, no unexpected close,
-no connection failure), 1 when it did not (or refused the first connection: a server that requires
+no connection failure; with --resume: no conversation ended, no failed resume), 1 when it did not (or refused the first connection: a server that requires
 a session answers 401), 2 on a bad command line. Ctrl-C stops early with a partial report. On
 loopback, worker N binds source address 127.0.0.(N+2).`;
 
@@ -125,6 +132,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
       case '--html': html = value(); break;
       case '--quiet': quiet = true; break;
       case '--cross-pairs': o.crossPairs = true; break;
+      case '--resume': o.resume = true; break;
       case '--session': {
         session = value();
         if (!/^[A-Za-z0-9._~-]+$/.test(session)) throw new UsageError('--session needs a token as POST /session returned it');
@@ -134,6 +142,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
     }
   }
   if (o.url === undefined) throw new UsageError('--url is required (e.g. --url ws://127.0.0.1:8080/ws)');
+  if (o.resume === true && scenario !== 'chat') throw new UsageError('--resume is for the chat scenario');
   if (serverPids.length > 0) o.serverPids = serverPids;
   if (session !== undefined) {
     const withSession = (u: string): string => `${u}${u.includes('?') ? '&' : '?'}session=${session}`;

@@ -4,6 +4,7 @@ import { Histogram } from '../../src/bench/histogram.js';
 import { type Counters, addCounters, decodeText, encodeText, failureCause, newCounters } from '../../src/bench/ipc.js';
 import { parseStat, parseStatus } from '../../src/bench/procstat.js';
 import { type ResultInput, buildResult, formatBytes, formatSummary, renderHtml } from '../../src/bench/report.js';
+import { RestartWindows, mergeRestarts } from '../../src/bench/restart.js';
 import { main, parseArgs } from '../../src/cli/bench.js';
 
 function counters(over: Partial<Counters>): Counters {
@@ -76,6 +77,33 @@ describe('buildResult', () => {
       assert.ok(text.includes(expected), `problems mention ${expected}: ${text}`);
     }
     assert.match(formatSummary(r), /FAIL/);
+  });
+
+  test('--resume: resumes, failures and restart windows; cut-off clients and failed resumes make it fail', () => {
+    const w = new RestartWindows();
+    w.record(0, 1000, true);
+    w.begin(11_000_000);
+    w.dropped();
+    w.record(10_900_000, 11_200_000, true);
+    w.resumed(150_000);
+    w.end(11_500_000);
+    const restart = mergeRestarts([w.toJSON()]);
+    const ok = counters({ attempted: 200, connected: 200, open: 200, sent: 5000, received: 5000, matchedEvents: 200, resumeCloses: { '1012': 100 }, resumes: 100, replayed: 40, acks: 900 });
+    const r = buildResult(input({ atEnd: ok, final: ok, restart, t0Us: 1_000_000 }));
+    assert.equal(r.ok, true, r.problems.join('; '));
+    assert.deepEqual(r.resume?.closes, { '1012': 100 });
+    assert.equal(r.resume?.resumes, 100);
+    assert.equal(r.resume?.replayed, 40);
+    assert.equal(r.resume?.steadyMs.count, 1);
+    assert.deepEqual(r.resume?.windows.map((x) => [x.index, x.startS, x.endS, x.drops, x.latencyMs.count, x.latencyMs.max, x.resumeMs.max]), [[1, 10, 10.5, 1, 1, 300, 150]]);
+    const s = formatSummary(r);
+    for (const part of ['closed under us: 1012 100', 'resumed 100, failed 0', 'repeats set aside 40', 'restart 1  10.0-10.5 s', 'steady     1 messages']) assert.ok(s.includes(part), `summary has ${part}:\n${s}`);
+    assert.equal(buildResult(input()).resume, null, 'no resume section without --resume');
+
+    const bad = counters({ ...ok, resumeFailed: 2, away: 3, unexpectedEnded: { resume_failed: 2 } });
+    const f = buildResult(input({ atEnd: bad, final: bad, restart, t0Us: 0 }));
+    assert.equal(f.ok, false);
+    for (const expected of ['2 resumes failed', '3 clients still cut off', 'resume_failed 2']) assert.ok(f.problems.join('\n').includes(expected), `problems mention ${expected}: ${f.problems.join('; ')}`);
   });
 
   test('says plainly when the generator was the bottleneck', () => {
@@ -157,6 +185,8 @@ describe('command line', () => {
     assert.deepEqual(a.options.serverPids, [1, 2, 3]);
     assert.equal(a.json, 'x.json');
     assert.equal(parseArgs(['--help']), 'help');
+    const b = parseArgs(['chat', '--url', 'ws://127.0.0.1:9/ws', '--url', 'ws://127.0.0.1:10/ws', '--cross-pairs', '--resume']);
+    assert.ok(b !== 'help' && b.options.resume === true && b.options.moreUrls?.length === 1);
   });
 
   test('bad flags exit 2 with one line', async () => {
@@ -169,10 +199,11 @@ describe('command line', () => {
       assert.equal(await main(['idle', '--url', 'http://x/ws']), 2);
       assert.equal(await main(['idle']), 2);
       assert.equal(await main(['idle', '--url', 'ws://x/ws', '--bogus']), 2);
+      assert.equal(await main(['flood', '--url', 'ws://x/ws', '--resume']), 2);
     } finally {
       console.error = orig;
     }
-    assert.equal(errors.length, 5);
+    assert.equal(errors.length, 6);
     for (const e of errors) assert.ok(!e.includes('\n') && e.startsWith('strangers bench: '), e);
   });
 });
