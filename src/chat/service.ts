@@ -61,6 +61,8 @@ export interface ChatStats {
   conversation: DurationHistogram;
   /** `next` in a conversation (the user skipped the partner), on this node. */
   skips: number;
+  /** Resumes answered on this node: taken over, refused; held places whose window closed. */
+  resumes: { resumed: number; failed: number; expired: number };
   /** Searches stopped before a match by `leave` or by disconnecting. */
   searchesAbandoned: number;
 }
@@ -76,6 +78,7 @@ export class ChatService {
     matchWait: { shared: durationHistogram(matchWaitBoundsMs), unshared: durationHistogram(matchWaitBoundsMs) },
     conversation: durationHistogram(conversationBoundsMs),
     skips: 0,
+    resumes: { resumed: 0, failed: 0, expired: 0 },
     searchesAbandoned: 0,
   };
   readonly engine: Engine;
@@ -248,7 +251,9 @@ export class ChatService {
 
   readonly #onHoldExpired = (s: Session): void => {
     s.timer = undefined;
-    if (s.peer === AWAY) this.#forget(s);
+    if (s.peer !== AWAY) return;
+    this.stats.resumes.expired++;
+    this.#forget(s);
   };
 
   /** Places held for a resume on this node. */
@@ -499,6 +504,7 @@ export class ChatService {
   };
 
   #resumeFailed(s: Session): void {
+    this.stats.resumes.failed++;
     this.#error(s, ErrorCode.resumeFailed);
   }
 
@@ -557,6 +563,7 @@ export class ChatService {
   /** Session `s` (new, idle) becomes the place described by `h`. */
   #adopt(s: Session, h: Handover): void {
     const now = Date.now();
+    this.stats.resumes.resumed++;
     s.person = h.person;
     s.interests = h.interests;
     if (h.recent.length > 0) s.recent = [...h.recent];

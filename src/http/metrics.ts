@@ -284,6 +284,23 @@ export function createMetrics(sources: MetricsSources): Registry {
     },
   });
   new Counter({
+    name: 'strangers_resumes_total',
+    help: 'Resumes on this node: a connection took a place over (resumed, on this node or handed over from another), was refused (failed), or a held place\'s window closed (expired).',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      for (const [result, n] of Object.entries(st.resumes)) mirror(this, { result }, seen, n);
+    },
+  });
+  new Gauge({
+    name: 'strangers_places_held',
+    help: 'Places held on this node for a resume (users whose connection dropped, within the resume window).',
+    registers: [registry],
+    collect() {
+      this.set(chat.held());
+    },
+  });
+  new Counter({
     name: 'strangers_searches_abandoned_total',
     help: 'Searches stopped before a match by leave or by disconnecting, on this node.',
     registers: [registry],

@@ -97,6 +97,11 @@ describe('resume', () => {
     await again.expect('welcome');
     again.send({ type: 'resume', token: b.resume });
     assert.equal((await again.expect('error')).code, 'resume_failed');
+    assert.deepEqual(s.chat.stats.resumes, { resumed: 1, failed: 1, expired: 0 });
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(metrics, /^strangers_resumes_total\{result="resumed"\} 1$/m);
+    assert.match(metrics, /^strangers_resumes_total\{result="failed"\} 1$/m);
+    assert.match(metrics, /^strangers_places_held 0$/m);
   });
 
   test('the window closes: the partner hears ended disconnected, and the token no longer works', async () => {
