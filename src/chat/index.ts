@@ -5,7 +5,7 @@ export { Session, SessionState } from './session.js';
 export { ErrorCode, ServerMessage, parseClientMessage, type ClientMessage, type ParseError } from './codec.js';
 export { normalizeInterests } from './interests.js';
 export { TokenBucket, StrikeCounter } from './rate.js';
-export { Moderation, looksLikeAdvertising, normalizeText, textKey, type ConversationLine, type ModerationStats } from './moderation.js';
+export { Moderation, looksLikeAdvertising, normalizeText, textKey, ConversationLog, type ModerationStats } from './moderation.js';
 export { addressKey, addressNetwork, addressSalt } from './identity.js';
 export { defaultChatOptions, maxFrameBytes, type ChatOptions } from './options.js';
 export { ChatCloseCode, type Peer } from './transport.js';

@@ -6,16 +6,103 @@
  *
  * Nothing here is logged with a person id, an address key or chat text.
  */
-import { createHash } from 'node:crypto';
 import type { EvidenceLine, ModerationPolicy, ModerationStore, ReportReason, SearchCheck } from '../engine/engine.js';
 import type { ChatOptions } from './options.js';
 
-/** One line of a conversation, as the session keeps it for evidence. */
-export interface ConversationLine {
-  /** Written by the session's own user (else by the partner). */
-  readonly mine: boolean;
-  readonly text: string;
-  readonly at: number;
+/**
+ * The last lines of a conversation (both directions), the evidence a report takes: a ring of
+ * at most `lines` lines and `chars` characters, made on the conversation's first line, written
+ * in O(1) without allocating per line, and forgotten with the conversation.
+ */
+export class ConversationLog {
+  readonly #texts: string[];
+  readonly #at: number[];
+  readonly #mine: boolean[];
+  readonly #chars: number;
+  #start = 0;
+  #count = 0;
+  #total = 0;
+
+  constructor(lines: number, chars: number) {
+    this.#texts = new Array<string>(lines);
+    this.#at = new Array<number>(lines).fill(0);
+    this.#mine = new Array<boolean>(lines).fill(false);
+    this.#chars = chars;
+  }
+
+  /** Adds a line; the oldest go first past the bounds. */
+  add(mine: boolean, text: string, at: number): void {
+    const cap = this.#texts.length;
+    if (this.#count === cap) this.#dropOldest();
+    const i = (this.#start + this.#count) % cap;
+    this.#texts[i] = text;
+    this.#at[i] = at;
+    this.#mine[i] = mine;
+    this.#count++;
+    this.#total += text.length;
+    while (this.#total > this.#chars && this.#count > 1) this.#dropOldest();
+  }
+
+  /** The lines, oldest first, seen from the session's user (`mine` for its own). */
+  lines(): Array<{ mine: boolean; text: string; at: number }> {
+    const out: Array<{ mine: boolean; text: string; at: number }> = [];
+    for (let k = 0; k < this.#count; k++) {
+      const i = (this.#start + k) % this.#texts.length;
+      out.push({ mine: this.#mine[i]!, text: this.#texts[i]!, at: this.#at[i]! });
+    }
+    return out;
+  }
+
+  #dropOldest(): void {
+    const i = this.#start;
+    this.#total -= this.#texts[i]!.length;
+    this.#texts[i] = '';
+    this.#start = (i + 1) % this.#texts.length;
+    this.#count--;
+  }
+}
+
+/**
+ * The advertising-like texts one connection sent lately, for spam waves: a ring of text keys with
+ * the partners each reached. Written without allocating for a text seen once (the common case:
+ * chat is not repeated); a list of partners is made only when a text goes to a second partner.
+ */
+export class RecentTexts {
+  static readonly size = 16;
+  readonly #keys = new Float64Array(RecentTexts.size).fill(-1);
+  readonly #first: string[] = new Array<string>(RecentTexts.size).fill('');
+  readonly #more: Array<string[] | undefined> = new Array<string[] | undefined>(RecentTexts.size).fill(undefined);
+  #next = 0;
+
+  /**
+   * Records that text `key` goes to `partner`. Returns undefined if it reached that partner
+   * before (or this is its first partner); else the partners it reached so far, this one included.
+   */
+  add(key: number, partner: string): readonly string[] | undefined {
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] !== key) continue;
+      if (this.#first[i] === partner) return undefined;
+      const more = (this.#more[i] ??= [this.#first[i]!]);
+      if (more.includes(partner)) return undefined;
+      more.push(partner);
+      if (more.length > RecentTexts.size) more.splice(1, 1); // bounded; the first stays (the store needs it)
+      return more;
+    }
+    const i = this.#next;
+    this.#next = (i + 1) % keys.length;
+    keys[i] = key;
+    this.#first[i] = partner;
+    this.#more[i] = undefined;
+    return undefined;
+  }
+
+  /** Forgets that text `key` went to `partner` (its copy was dropped). */
+  undo(key: number, partner: string): void {
+    const i = this.#keys.indexOf(key);
+    const more = i === -1 ? undefined : this.#more[i];
+    if (more !== undefined && more[more.length - 1] === partner) more.pop();
+  }
 }
 
 /** Running totals for /metrics (plain integers, read at scrape time). */
@@ -48,9 +135,44 @@ export function normalizeText(text: string): string {
     .replace(/[\s\u200b-\u200f\u2060\ufeff]+/g, '');
 }
 
-/** A short key of the normalized text (what the store compares; the text itself is not kept). */
-export function textKey(text: string): string {
-  return createHash('sha256').update(normalizeText(text)).digest().toString('base64url', 0, 16);
+/**
+ * A 53-bit key of the normalized text (what the spam counters compare; the text itself is not
+ * kept). Plain ASCII, the common case, is lower-cased and stripped of spacing while it is
+ * hashed, without allocating; anything else goes through {@link normalizeText} first.
+ */
+export function textKey(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  // The first 512 characters decide (enough to tell messages apart; bounded work per message).
+  const end = Math.min(text.length, 512);
+  for (let i = 0; i < end; i++) {
+    let c = text.charCodeAt(i);
+    if (c > 0x7e) return hashed(normalizeText(text));
+    if (c <= 0x20) continue; // spacing and control characters
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  return finish(h1, h2);
+}
+
+function hashed(normalized: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  const end = Math.min(normalized.length, 512);
+  for (let i = 0; i < end; i++) {
+    const c = normalized.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  return finish(h1, h2);
+}
+
+/** cyrb53's finish: two 32-bit lanes mixed into 53 bits. */
+function finish(h1: number, h2: number): number {
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 export class Moderation {
@@ -78,29 +200,23 @@ export class Moderation {
       spamPartners: o.spamPartners,
       spamWindowMs: o.spamWindowMs,
       skipMs: o.skipMemoryMs,
+      maxSkips: o.skipMemoryMax,
     };
     this.#evidenceLines = o.evidenceLines;
     this.#evidenceChars = o.evidenceChars;
   }
 
-  /**
-   * Adds a line to a conversation's evidence, forgetting the oldest past the line and size
-   * bounds. `log` is the session's; returns it (created on the first line).
-   */
-  keep(log: ConversationLine[] | undefined, mine: boolean, text: string, now: number): ConversationLine[] {
-    const lines = log ?? [];
-    lines.push({ mine, text, at: now });
-    if (lines.length > this.#evidenceLines) lines.shift();
-    let chars = 0;
-    for (const l of lines) chars += l.text.length;
-    while (chars > this.#evidenceChars && lines.length > 1) chars -= lines.shift()!.text.length;
-    return lines;
+  /** Adds a line to a conversation's evidence (`log`, the session's; made on the first line). */
+  keep(log: ConversationLog | undefined, mine: boolean, text: string, now: number): ConversationLog {
+    const l = log ?? new ConversationLog(this.#evidenceLines, this.#evidenceChars);
+    l.add(mine, text, now);
+    return l;
   }
 
   /** The evidence of a report, seen from the reporter (`mine` lines are the reporter's). */
-  evidence(log: readonly ConversationLine[] | undefined): EvidenceLine[] {
+  evidence(log: ConversationLog | undefined): EvidenceLine[] {
     if (log === undefined) return [];
-    return log.map((l) => ({ from: l.mine ? 'reporter' : 'target', text: l.text, at: l.at }));
+    return log.lines().map((l) => ({ from: l.mine ? 'reporter' : 'target', text: l.text, at: l.at }));
   }
 
   /** Records a report; resolves with the end of the ban it caused, or 0. */
@@ -108,7 +224,7 @@ export class Moderation {
     target: { person: string; address: string },
     reporter: { person: string; address: string },
     reason: ReportReason,
-    log: readonly ConversationLine[] | undefined,
+    log: ConversationLog | undefined,
     now: number,
   ): Promise<number> {
     this.stats.reports[reason]++;
@@ -134,8 +250,8 @@ export class Moderation {
    * number of partners it has reached in the window, or 0 when this copy is one too many (the
    * copy was dropped, and the store opened a case with it as evidence).
    */
-  async spamCopy(from: { person: string; address: string }, partner: string, key: string, text: string, now: number, earlier?: string): Promise<number> {
-    const n = await this.store.spamCopy(from.person, from.address, key, partner, [{ from: 'target', text, at: now }], this.policy, now, earlier);
+  async spamCopy(from: { person: string; address: string }, partner: string, key: number, text: string, now: number, earlier?: string): Promise<number> {
+    const n = await this.store.spamCopy(from.person, from.address, key.toString(36), partner, [{ from: 'target', text, at: now }], this.policy, now, earlier);
     if (n === 0) this.stats.spamDropped++;
     return n;
   }

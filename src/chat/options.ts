@@ -43,6 +43,8 @@ export interface ChatOptions {
   spamMinChars: number;
   /** Two persons, one of whom skipped the other, are not paired again for this long (ms). @default 3600000 (an hour) */
   skipMemoryMs: number;
+  /** ...counting a person's latest skips (either way) up to this many (a bound on the queue's work). @default 200 */
+  skipMemoryMax: number;
   /** Open cases kept at most by the memory engine (the oldest are forgotten, bans never). @default 10000 */
   maxTracked: number;
   /**
@@ -86,6 +88,7 @@ export const defaultChatOptions: Readonly<ChatOptions> = {
   spamWindowMs: 600_000,
   spamMinChars: 20,
   skipMemoryMs: 3_600_000,
+  skipMemoryMax: 200,
   maxTracked: 10_000,
   resumeWindowMs: 20_000,
   resumeTimeoutMs: 3000,

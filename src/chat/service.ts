@@ -17,7 +17,7 @@ import { EndReason, matchedEvent, type ReportReason } from '../engine/engine.js'
 import { ErrorCode, ServerMessage, parseClientMessage, type ParseError } from './codec.js';
 import { conversationBoundsMs, durationHistogram, matchWaitBoundsMs, observe, type DurationHistogram } from './histogram.js';
 import { normalizeInterests, sameInterests } from './interests.js';
-import { Moderation, looksLikeAdvertising, textKey } from './moderation.js';
+import { Moderation, RecentTexts, looksLikeAdvertising, textKey } from './moderation.js';
 import { defaultChatOptions, type ChatOptions } from './options.js';
 import { StrikeCounter, TokenBucket } from './rate.js';
 import { AWAY, Hold, Session, SessionState } from './session.js';
@@ -32,8 +32,6 @@ export interface ChatLogger {
 
 const silent: ChatLogger = { warn() {}, error() {} };
 
-/** First copies remembered at most (memory bound: ~150 bytes each). */
-const FIRST_COPIES_MAX = 100_000;
 
 /** The other side of a conversation, as the queue or a `matched` event names it. */
 type PartnerRef = Pick<Waiter, 'userId' | 'nodeId' | 'person' | 'address'>;
@@ -86,8 +84,6 @@ export class ChatService {
   readonly #sessions = new Map<string, Session>();
   /** Spam waves this node knows of: person + text key -> end of the window (swept each second). */
   readonly #waves = new Map<string, number>();
-  /** The first partner each advertising-like text went to from this node (bounded; see #say). */
-  readonly #firstCopies = new Map<string, { partner: string; at: number }>();
   readonly #log: ChatLogger;
   readonly #resumeKey: Buffer;
   readonly #limits: ReceiptLimits;
@@ -97,7 +93,6 @@ export class ChatService {
   /** Whether a resume must come from the same person (sessions on): without them, a connection is its own person. */
   readonly #samePerson: boolean;
   #searching = 0;
-  #ticks = 0;
   #chatting = 0;
   #draining = false;
   #presenceTimer: NodeJS.Timeout | undefined;
@@ -370,28 +365,23 @@ export class ChatService {
   #say(s: Session, text: string, now: number): void {
     if (looksLikeAdvertising(text, this.options.spamMinChars)) {
       const key = textKey(text);
-      if (!(s.cleared?.has(key) ?? false)) {
-        // The first time this text goes to this partner.
-        (s.cleared ??= new Set()).add(key);
+      // A text's first partner costs nothing; from its second, the store counts its partners
+      // cluster-wide (given the first), and this node learns of a wave.
+      const partners = (s.copies ??= new RecentTexts()).add(key, s.partnerPerson);
+      if (partners !== undefined) {
         const waveKey = `${s.person}\0${key}`;
         const wave = this.#waves.get(waveKey);
         if (wave !== undefined && wave > now) {
+          s.copies.undo(key, s.partnerPerson);
           this.moderation.spamCopy(s, s.partnerPerson, key, text, now).catch(() => {}); // opens the case
-          s.cleared.delete(key);
-          return;
+          return; // dropped, silently
         }
-        const first = this.#firstCopies.get(waveKey);
-        if (first === undefined || now - first.at >= this.options.spamWindowMs) {
-          if (this.#firstCopies.size >= FIRST_COPIES_MAX) this.#firstCopies.delete(this.#firstCopies.keys().next().value!);
-          this.#firstCopies.set(waveKey, { partner: s.partnerPerson, at: now });
-        } else if (first.partner !== s.partnerPerson) {
-          this.moderation.spamCopy(s, s.partnerPerson, key, text, now, first.partner).then(
-            (partners) => {
-              if (partners === 0 || partners >= this.options.spamPartners) this.#waves.set(waveKey, now + this.options.spamWindowMs);
-            },
-            () => {}, // the store is down: chat goes on
-          );
-        }
+        this.moderation.spamCopy(s, s.partnerPerson, key, text, now, partners[0]).then(
+          (n) => {
+            if (n === 0 || n >= this.options.spamPartners) this.#waves.set(waveKey, now + this.options.spamWindowMs);
+          },
+          () => {}, // the store is down: chat goes on
+        );
       }
     }
     s.log = this.moderation.keep(s.log, true, text, now);
@@ -653,7 +643,7 @@ export class ChatService {
           s.peer.send(ServerMessage.banned(check.bannedUntil));
           return;
         }
-        for (const person of check.avoid) s.remember(person, Math.max(this.options.noRepeat, check.avoid.length));
+        if (check.avoid.length > 0) s.recent = mergeAvoid(s.recent, check.avoid, this.options.skipMemoryMax);
         this.#enqueue(s, Date.now());
       },
       (err: unknown) => {
@@ -958,7 +948,6 @@ export class ChatService {
       s.hold &= ~Hold.partnerAway;
       // The conversation's evidence and receipts are forgotten with it.
       s.log = undefined;
-      s.cleared = undefined;
       s.receipts = undefined;
     }
     if (next === SessionState.searching) this.#searching++;
@@ -1084,7 +1073,6 @@ export class ChatService {
     const now = Date.now();
     for (const [id, f] of this.#forward) if (f.until <= now) this.#forward.delete(id);
     for (const [key, until] of this.#waves) if (until <= now) this.#waves.delete(key);
-    if (++this.#ticks % 10 === 0) for (const [key, f] of this.#firstCopies) if (now - f.at >= this.options.spamWindowMs) this.#firstCopies.delete(key);
     const c = this.counts();
     this.#reported = c;
     try {
@@ -1093,4 +1081,12 @@ export class ChatService {
       this.#log.warn({ err: String(err) }, 'presence report failed');
     }
   }
+}
+
+/** The persons to avoid: the store's list and the ones this session just skipped, without repeats, at most `max`. */
+function mergeAvoid(recent: readonly string[] | undefined, stored: readonly string[], max: number): string[] {
+  const all = new Set(stored);
+  if (recent !== undefined) for (const p of recent) all.add(p);
+  const out = [...all];
+  return out.length > max ? out.slice(out.length - max) : out;
 }

@@ -6,7 +6,7 @@
  * searching (next). A closed session is in none of them (`closed` is true).
  */
 import type { Peer } from './transport.js';
-import type { ConversationLine } from './moderation.js';
+import type { ConversationLog, RecentTexts } from './moderation.js';
 import type { Receipts } from './resume.js';
 import type { StrikeCounter, TokenBucket } from './rate.js';
 
@@ -70,9 +70,12 @@ export class Session {
 
   // The current conversation's moderation state, made on first use and dropped when it ends.
   /** Its last lines, the evidence a report takes (in memory only). */
-  log: ConversationLine[] | undefined;
-  /** Keys of the advertising-like texts already sent to this partner (counted once). */
-  cleared: Set<string> | undefined;
+  log: ConversationLog | undefined;
+  /**
+   * Advertising-like texts this connection sent lately and the partners each reached, for spam
+   * waves; made on the first such text.
+   */
+  copies: RecentTexts | undefined;
   /** Ban checks in flight: no queueing until they answer. */
   checking = 0;
   /** The conversation's numbering and unacknowledged messages; made on its first message. */

@@ -229,8 +229,10 @@ export interface ModerationPolicy {
   /** A spam wave: the same text to this many different partners within `spamWindowMs`. */
   readonly spamPartners: number;
   readonly spamWindowMs: number;
-  /** How long a skip keeps two persons apart. */
+  /** How long a skip keeps two persons apart... */
   readonly skipMs: number;
+  /** ...for at most this many of a person's latest skips (either way). */
+  readonly maxSkips: number;
 }
 
 /** One entry of the moderators' review queue: the reports about one person, or a spam wave. */

@@ -97,6 +97,7 @@ export class MemoryModerationStore implements ModerationStore {
       let m = this.#skips.get(x);
       if (m === undefined) this.#skips.set(x, (m = new Map()));
       m.delete(y);
+      if (m.size >= policy.maxSkips) m.delete(m.keys().next().value!);
       m.set(y, until);
     }
     return Promise.resolve();

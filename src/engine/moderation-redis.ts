@@ -11,7 +11,7 @@
  * - `P:m:aban:<address>` str   end of the address ban; expires with it
  * - `P:m:bans`           zset  person scored by ban end (bans in force, for metrics)
  * - `P:m:off:<person>`   str   bans so far (doubling); expires `offenceMemoryMs` after the last
- * - `P:m:skip:<person>`  zset  persons not to meet again, scored by when that ends (at most 100)
+ * - `P:m:skip:<person>`  zset  persons not to meet again, scored by when that ends (the latest `maxSkips`)
  * - `P:m:spam:<person>:<textKey>` zset partners who got this text, by time; `P:m:wave:<person>` flag
  *
  * Times are the chat's clock (ms), as everywhere in the engine; expiries are relative (PX), so
@@ -110,14 +110,14 @@ for _, other in ipairs(redis.call('ZRANGEBYSCORE', P .. ':m:skip:' .. person, no
 return out
 `);
 
-/** ARGV: P, now, a, b, skipMs. */
+/** ARGV: P, now, a, b, skipMs, maxSkips. */
 const skipScript = script('moderation.skip', `
 local P, now, a, b, ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
 for _, pair in ipairs({ { a, b }, { b, a } }) do
   local k = P .. ':m:skip:' .. pair[1]
   redis.call('ZADD', k, now + ms, pair[2])
   redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-  redis.call('ZREMRANGEBYRANK', k, 0, -101)
+  redis.call('ZREMRANGEBYRANK', k, 0, -(tonumber(ARGV[6]) + 1))
   redis.call('PEXPIRE', k, ms)
 end
 return 1
@@ -242,7 +242,7 @@ export class RedisModerationStore implements ModerationStore {
 
   async skip(a: string, b: string, policy: ModerationPolicy, now: number): Promise<void> {
     if (a === b) return;
-    await this.#run(skipScript, this.#key, [this.#p, String(now), a, b, String(policy.skipMs)]);
+    await this.#run(skipScript, this.#key, [this.#p, String(now), a, b, String(policy.skipMs), String(policy.maxSkips)]);
   }
 
   async ban(person: string, ms: number, now: number): Promise<number> {

@@ -257,7 +257,7 @@ export function runEngineContract(name: string, target: ContractTarget): void {
     describe('moderation', () => {
       const policy: ModerationPolicy = {
         threshold: 3, windowMs: 60_000, banMs: 1000, maxBanMs: 3000, offenceMemoryMs: 600_000, reportTtlMs: 600_000,
-        maxCases: 100, spamPartners: 5, spamWindowMs: 600_000, skipMs: 60_000,
+        maxCases: 100, spamPartners: 5, spamWindowMs: 600_000, skipMs: 60_000, maxSkips: 3,
       };
       const report = (target: string, reporter: string, reporterAddress: string, extra: Partial<Report> = {}): Report => ({
         target, targetAddress: `addr-${target}`, reporter, reporterAddress, reason: 'harassment', evidence: [{ from: 'target', text: 'you are 💩', at: T0 }], ...extra,
@@ -359,6 +359,9 @@ export function runEngineContract(name: string, target: ContractTarget): void {
         assert.deepEqual((await m.checkSearch(a, 'x', T0 + 1)).avoid, [b]);
         assert.deepEqual((await m.checkSearch(b, 'x', T0 + 1)).avoid, [a]);
         assert.deepEqual((await m.checkSearch(a, 'x', T0 + policy.skipMs + 1)).avoid, []);
+        // At most maxSkips are kept: the latest.
+        for (let i = 0; i < 5; i++) await m.skip(a, `s${i}`, policy, T0 + 10 + i);
+        assert.deepEqual(new Set((await m.checkSearch(a, 'x', T0 + 20)).avoid), new Set(['s2', 's3', 's4']));
       });
 
       test('spam waves: the same text to a sixth partner is refused, once a case is opened', async (t) => {
