@@ -9,6 +9,7 @@
  * new session (a new id, so a new token) and the old one is gone.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { ConversationLog } from './moderation.js';
 
 /** The MAC key of resume tokens, derived from the cluster secret. */
 export function resumeKey(secret: string): Buffer {
@@ -48,10 +49,20 @@ export interface ReceiptLimits {
 }
 
 /**
- * A conversation's receipts, as one side sees them; made on the first message of a conversation
- * (an idle user, or one matched but silent, has none).
+ * One side's state of a conversation: made when it begins and dropped when it ends (an idle
+ * user has none, so none of this costs an idle user anything): its receipts (numbering,
+ * acknowledgements, what the client has not acknowledged yet), its evidence, and what a resume
+ * needs to carry it on.
  */
 export class Receipts {
+  /** When it began (ms), for its length. */
+  since = 0;
+  /** The interests the two share (what `matched` said). */
+  common: readonly string[] = [];
+  /** The partner's address key (for a report). */
+  partnerAddress = '';
+  /** Its last lines, the evidence a report takes (in memory only). */
+  log: ConversationLog | undefined;
   /** `msg`s sent to this user in the conversation: the last `seq` given. */
   toSeq = 0;
   /** This user's own messages relayed so far (its k-th message is number k). */

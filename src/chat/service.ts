@@ -343,8 +343,8 @@ export class ChatService {
 
   #report(s: Session, reason: ReportReason, now: number): void {
     if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
-    const target = { person: s.partnerPerson, address: s.partnerAddress };
-    this.moderation.report(target, s, reason, s.log, now).then(
+    const target = { person: s.partnerPerson, address: s.receipts?.partnerAddress ?? '' };
+    this.moderation.report(target, s, reason, s.receipts?.log, now).then(
       // Never log who: person ids, address keys and chat text stay out of logs.
       (until) => {
         if (until > 0) this.#log.warn({ event: 'banned', minutes: Math.round((until - now) / 60_000) }, 'user banned after reports');
@@ -384,8 +384,9 @@ export class ChatService {
         );
       }
     }
-    s.log = this.moderation.keep(s.log, true, text, now);
-    const n = ++(s.receipts ??= new Receipts()).fromSeq;
+    const mine = (s.receipts ??= new Receipts());
+    mine.log = this.moderation.keep(mine.log, true, text, now);
+    const n = ++mine.fromSeq;
     if (s.partner !== undefined) {
       this.stats.messagesLocal++;
       this.#deliver(s.partner, text, n, now);
@@ -417,7 +418,7 @@ export class ChatService {
     // from one that has not acked yet, only as much as the conversation's evidence already holds
     // (the same strings: a client that never acks costs no more memory than before receipts).
     r.keep(seq, text, r.acking || p.peer === AWAY ? this.#limits : this.#firstLimits);
-    p.log = this.moderation.keep(p.log, false, text, now);
+    r.log = this.moderation.keep(r.log, false, text, now);
     p.peer.send(ServerMessage.msg(text, seq));
     const early = r.early;
     if (early !== undefined && early.size > 0) {
@@ -521,15 +522,15 @@ export class ChatService {
     const searching = place.state === SessionState.searching || (place.hold & Hold.wasSearching) !== 0;
     const h: Handover = {
       ended: r?.ended ?? '',
-      since: place.chattingSince,
+      since: r?.since ?? Date.now(),
       state: place.state === SessionState.chatting ? 'chatting' : searching ? 'searching' : 'idle',
       interests: place.interests,
       recent: place.recent ?? [],
       partnerId: place.partnerId,
       partnerNode: place.partnerNode,
       partnerPerson: place.partnerPerson,
-      partnerAddress: place.partnerAddress,
-      common: place.common,
+      partnerAddress: r?.partnerAddress ?? '',
+      common: r?.common ?? [],
       toSeq: r?.toSeq ?? 0,
       fromSeq: r?.fromSeq ?? 0,
       nextFromPartner: r?.nextFromPartner ?? 1,
@@ -567,13 +568,13 @@ export class ChatService {
       return;
     }
     this.#setState(s, SessionState.chatting);
-    s.chattingSince = h.since;
     s.partnerId = h.partnerId;
     s.partnerNode = h.partnerNode;
     s.partnerPerson = h.partnerPerson;
-    s.partnerAddress = h.partnerAddress;
-    s.common = h.common;
     const r = (s.receipts = new Receipts());
+    r.since = h.since;
+    r.partnerAddress = h.partnerAddress;
+    r.common = h.common;
     r.toSeq = h.toSeq;
     r.fromSeq = h.fromSeq;
     r.nextFromPartner = h.nextFromPartner;
@@ -626,10 +627,10 @@ export class ChatService {
     // Bans and skips live in the engine (cluster-wide): ask before queueing. A banned person
     // hears `banned` right after `searching`, and the search stops.
     const seq = s.seq;
-    s.checking++;
+    s.hold += 1 << Hold.checkShift;
     this.moderation.checkSearch(s.person, s.address, now).then(
       (check) => {
-        s.checking--;
+        s.hold -= 1 << Hold.checkShift;
         if (s.closed || s.state !== SessionState.searching) return;
         if (s.seq !== seq) {
           // A newer search began meanwhile; it answered (or will), this one only unblocks the queue.
@@ -643,11 +644,13 @@ export class ChatService {
           s.peer.send(ServerMessage.banned(check.bannedUntil));
           return;
         }
-        if (check.avoid.length > 0) s.recent = mergeAvoid(s.recent, check.avoid, this.options.skipMemoryMax);
+        // The store's list is complete (a skip is written before the next check reads, on the
+        // same store connection): it replaces the session's own short list.
+        if (check.avoid.length > 0) s.recent = check.avoid as string[];
         this.#enqueue(s, Date.now());
       },
       (err: unknown) => {
-        s.checking--;
+        s.hold -= 1 << Hold.checkShift;
         this.#log.warn({ err: String(err) }, 'ban check failed');
         if (s.closed || s.seq !== seq || s.state !== SessionState.searching) return;
         this.#setState(s, SessionState.idle);
@@ -878,27 +881,23 @@ export class ChatService {
     const now = Date.now();
     const wait = common.length > 0 ? this.stats.matchWait.shared : this.stats.matchWait.unshared;
     observe(wait, now - s.since);
-    s.chattingSince = now;
     this.#setState(s, SessionState.chatting);
     s.partner = p;
     s.partnerId = partner.userId;
     s.partnerNode = partner.nodeId;
     s.partnerPerson = partner.person;
-    s.partnerAddress = partner.address;
-    s.common = common;
+    s.receipts = conversation(now, common, partner.address);
     s.peer.send(matched);
     this.stats.matched++;
     if (both && p !== undefined) {
       this.stats.matched++;
       observe(wait, now - p.since);
-      p.chattingSince = now;
       this.#setState(p, SessionState.chatting);
       p.partner = s;
       p.partnerId = s.id;
       p.partnerNode = this.engine.nodeId;
       p.partnerPerson = s.person;
-      p.partnerAddress = s.address;
-      p.common = common;
+      p.receipts = conversation(now, common, s.address);
       p.peer.send(matched);
     }
   }
@@ -938,16 +937,13 @@ export class ChatService {
       this.#clearTimer(s);
     } else if (prev === SessionState.chatting) {
       this.#chatting--;
-      if (!moved) observe(this.stats.conversation, Date.now() - s.chattingSince);
+      if (!moved && s.receipts !== undefined) observe(this.stats.conversation, Date.now() - s.receipts.since);
       s.partner = undefined;
       s.partnerId = '';
       s.partnerNode = '';
       s.partnerPerson = '';
-      s.partnerAddress = '';
-      s.common = NO_ONE;
       s.hold &= ~Hold.partnerAway;
       // The conversation's evidence and receipts are forgotten with it.
-      s.log = undefined;
       s.receipts = undefined;
     }
     if (next === SessionState.searching) this.#searching++;
@@ -1083,10 +1079,11 @@ export class ChatService {
   }
 }
 
-/** The persons to avoid: the store's list and the ones this session just skipped, without repeats, at most `max`. */
-function mergeAvoid(recent: readonly string[] | undefined, stored: readonly string[], max: number): string[] {
-  const all = new Set(stored);
-  if (recent !== undefined) for (const p of recent) all.add(p);
-  const out = [...all];
-  return out.length > max ? out.slice(out.length - max) : out;
+/** A conversation's state, as one side begins it. */
+function conversation(now: number, common: readonly string[], partnerAddress: string): Receipts {
+  const r = new Receipts();
+  r.since = now;
+  r.common = common;
+  r.partnerAddress = partnerAddress;
+  return r;
 }

@@ -6,11 +6,9 @@
  * searching (next). A closed session is in none of them (`closed` is true).
  */
 import type { Peer } from './transport.js';
-import type { ConversationLog, RecentTexts } from './moderation.js';
+import type { RecentTexts } from './moderation.js';
 import type { Receipts } from './resume.js';
 import type { StrikeCounter, TokenBucket } from './rate.js';
-
-const NONE: readonly string[] = Object.freeze([]);
 
 /** Bits of `Session.hold`. */
 export const Hold = {
@@ -20,6 +18,8 @@ export const Hold = {
   resuming: 2,
   /** The partner's connection dropped: `back` is due when it resumes. */
   partnerAway: 4,
+  /** `hold` counts ban checks in flight from this bit up (add or subtract `1 << checkShift`). */
+  checkShift: 8,
 } as const;
 
 /** The peer of a place held for a resume: what is sent to it goes nowhere (the replay has the messages). */
@@ -36,8 +36,7 @@ export class Session {
   /** When the current search started, and when it starts accepting anyone (ms). */
   since = 0;
   anyoneAfter = 0;
-  /** When the current conversation began (ms; for its length in the metrics). */
-  chattingSince = 0;
+
   /** Bumped at every state change: an engine call that returns to a different seq is stale. */
   seq = 0;
   /** We believe the user is in the engine queue (set before the call that may enqueue it). */
@@ -58,30 +57,27 @@ export class Session {
 
   partnerId = '';
   partnerNode = '';
-  /** The partner's person and address key (for skips and reports; never sent to the user). */
+  /** The partner's person (for skips and spam waves; never sent to the user). */
   partnerPerson = '';
-  partnerAddress = '';
-  /** The interests the two share (what `matched` said), for a resume. */
-  common: readonly string[] = NONE;
   /** The partner's session when on this node (local-first relay), else undefined. */
   partner: Session | undefined;
   /** Persons recently skipped, either way (no-repeat), oldest first; none until the first skip. */
   recent: string[] | undefined;
 
-  // The current conversation's moderation state, made on first use and dropped when it ends.
-  /** Its last lines, the evidence a report takes (in memory only). */
-  log: ConversationLog | undefined;
   /**
    * Advertising-like texts this connection sent lately and the partners each reached, for spam
    * waves; made on the first such text.
    */
   copies: RecentTexts | undefined;
-  /** Ban checks in flight: no queueing until they answer. */
-  checking = 0;
-  /** The conversation's numbering and unacknowledged messages; made on its first message. */
+  /** The current conversation's state (receipts, evidence, what a resume needs); none while idle. */
   receipts: Receipts | undefined;
-  /** Bits of {@link Hold}: a held place, a resume in flight, an absent partner. */
+  /** Bits of {@link Hold} (a held place, a resume in flight, an absent partner), and above them the ban checks in flight. */
   hold = 0;
+
+  /** Ban checks in flight: no queueing until they answer. */
+  get checking(): number {
+    return this.hold >>> Hold.checkShift;
+  }
 
   /**
    * Rate state, made on the first message: most connections of a big server sit idle, and a

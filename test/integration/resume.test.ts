@@ -176,7 +176,7 @@ describe('resume', () => {
     for (let i = 0; i < 50; i++) assert.equal((await b.c.expect('msg')).seq, i + 1);
     const bs = [...s.chat.sessions()].find((x) => x.receipts !== undefined && x.receipts.toSeq === 50)!;
     assert.equal(bs.receipts!.pending.length, 20, 'the last 20, the strings the evidence holds anyway');
-    assert.deepEqual(bs.log!.lines().map((l) => l.text), bs.receipts!.pending);
+    assert.deepEqual(bs.receipts!.log!.lines().map((l) => l.text), bs.receipts!.pending);
   });
 
   test('what is kept for an absent user is bounded', async () => {
