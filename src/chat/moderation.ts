@@ -18,6 +18,8 @@ export class ConversationLog {
   readonly #texts: string[];
   readonly #at: number[];
   readonly #mine: boolean[];
+  /** The `seq` a partner's line was given (0 for own lines): the replay source of a client that does not ack. */
+  readonly #seq: number[];
   readonly #chars: number;
   #start = 0;
   #count = 0;
@@ -27,17 +29,19 @@ export class ConversationLog {
     this.#texts = new Array<string>(lines);
     this.#at = new Array<number>(lines).fill(0);
     this.#mine = new Array<boolean>(lines).fill(false);
+    this.#seq = new Array<number>(lines).fill(0);
     this.#chars = chars;
   }
 
-  /** Adds a line; the oldest go first past the bounds. */
-  add(mine: boolean, text: string, at: number): void {
+  /** Adds a line (a partner's with the `seq` it was given); the oldest go first past the bounds. */
+  add(mine: boolean, text: string, at: number, seq = 0): void {
     const cap = this.#texts.length;
     if (this.#count === cap) this.#dropOldest();
     const i = (this.#start + this.#count) % cap;
     this.#texts[i] = text;
     this.#at[i] = at;
     this.#mine[i] = mine;
+    this.#seq[i] = seq;
     this.#count++;
     this.#total += text.length;
     while (this.#total > this.#chars && this.#count > 1) this.#dropOldest();
@@ -49,6 +53,16 @@ export class ConversationLog {
     for (let k = 0; k < this.#count; k++) {
       const i = (this.#start + k) % this.#texts.length;
       out.push({ mine: this.#mine[i]!, text: this.#texts[i]!, at: this.#at[i]! });
+    }
+    return out;
+  }
+
+  /** The partner's lines still here with a `seq` above `after`, oldest first, as `[seq, text]`. */
+  partnerLinesAfter(after: number): Array<[number, string]> {
+    const out: Array<[number, string]> = [];
+    for (let k = 0; k < this.#count; k++) {
+      const i = (this.#start + k) % this.#texts.length;
+      if (!this.#mine[i] && this.#seq[i]! > after) out.push([this.#seq[i]!, this.#texts[i]!]);
     }
     return out;
   }
@@ -143,8 +157,8 @@ export function normalizeText(text: string): string {
 export function textKey(text: string): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
-  // The first 512 characters decide (enough to tell messages apart; bounded work per message).
-  const end = Math.min(text.length, 512);
+  // The first 256 characters decide (enough to tell messages apart; bounded work per message).
+  const end = Math.min(text.length, 256);
   for (let i = 0; i < end; i++) {
     let c = text.charCodeAt(i);
     if (c > 0x7e) return hashed(normalizeText(text));
@@ -159,7 +173,7 @@ export function textKey(text: string): number {
 function hashed(normalized: string): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
-  const end = Math.min(normalized.length, 512);
+  const end = Math.min(normalized.length, 256);
   for (let i = 0; i < end; i++) {
     const c = normalized.charCodeAt(i);
     h1 = Math.imul(h1 ^ c, 2654435761);
@@ -207,9 +221,9 @@ export class Moderation {
   }
 
   /** Adds a line to a conversation's evidence (`log`, the session's; made on the first line). */
-  keep(log: ConversationLog | undefined, mine: boolean, text: string, now: number): ConversationLog {
+  keep(log: ConversationLog | undefined, mine: boolean, text: string, now: number, seq = 0): ConversationLog {
     const l = log ?? new ConversationLog(this.#evidenceLines, this.#evidenceChars);
-    l.add(mine, text, now);
+    l.add(mine, text, now, seq);
     return l;
   }
 

@@ -87,7 +87,6 @@ export class ChatService {
   readonly #log: ChatLogger;
   readonly #resumeKey: Buffer;
   readonly #limits: ReceiptLimits;
-  readonly #firstLimits: ReceiptLimits;
   /** Sessions resumed elsewhere: relay events still addressed to them are sent on (old id -> new). */
   readonly #forward = new Map<string, { id: string; node: string; until: number }>();
   /** Whether a resume must come from the same person (sessions on): without them, a connection is its own person. */
@@ -110,7 +109,6 @@ export class ChatService {
     this.#log = log;
     this.#resumeKey = resumeKey(secret ?? randomBytes(32).toString('base64url'));
     this.#limits = { maxMessages: this.options.maxUnacked, maxChars: this.options.maxUnackedChars };
-    this.#firstLimits = { maxMessages: this.options.evidenceLines, maxChars: this.options.evidenceChars };
     this.#samePerson = samePerson;
   }
 
@@ -414,11 +412,11 @@ export class ChatService {
       r.nextFromPartner = n + 1;
     }
     const seq = ++r.toSeq;
-    // Kept for a replay: everything unacknowledged from a client that acks, or while it is away;
-    // from one that has not acked yet, only as much as the conversation's evidence already holds
-    // (the same strings: a client that never acks costs no more memory than before receipts).
-    r.keep(seq, text, r.acking || p.peer === AWAY ? this.#limits : this.#firstLimits);
-    r.log = this.moderation.keep(r.log, false, text, now);
+    // Kept for a replay: everything unacknowledged from a client that acks, or while it is away.
+    // From one that has not acked yet, the conversation's evidence is the replay source (its last
+    // 20 lines carry their seq): a client that never acks costs nothing more than before.
+    if (r.acking || p.peer === AWAY) r.keep(seq, text, this.#limits);
+    r.log = this.moderation.keep(r.log, false, text, now, seq);
     p.peer.send(ServerMessage.msg(text, seq));
     const early = r.early;
     if (early !== undefined && early.size > 0) {
@@ -537,7 +535,7 @@ export class ChatService {
       delivered: r?.delivered ?? 0,
       acking: r?.acking ?? false,
       partnerAway: (place.hold & Hold.partnerAway) !== 0,
-      pending: r === undefined ? [] : r.pending.map((text, i) => [r.pendingBase + i, text] as const),
+      pending: r === undefined ? [] : unacknowledged(r, this.#limits.maxMessages),
       person: place.person,
     };
     if (place.state === SessionState.searching) this.#stopSearch(place);
@@ -1086,4 +1084,15 @@ function conversation(now: number, common: readonly string[], partnerAddress: st
   r.common = common;
   r.partnerAddress = partnerAddress;
   return r;
+}
+
+/**
+ * What a place's client has not acknowledged, `[seq, text]` in order: what the receipts kept (for a
+ * client that acks, or while it was away) and, before its first ack, the evidence's partner lines.
+ */
+function unacknowledged(r: Receipts, max: number): Array<readonly [number, string]> {
+  const bySeq = new Map<number, string>();
+  if (r.log !== undefined) for (const [seq, text] of r.log.partnerLinesAfter(r.acked)) bySeq.set(seq, text);
+  r.pending.forEach((text, i) => bySeq.set(r.pendingBase + i, text));
+  return [...bySeq].filter(([seq]) => seq > r.acked).sort((a, b) => a[0] - b[0]).slice(-max);
 }

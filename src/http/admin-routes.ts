@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ModerationStore, ReportCase } from '../engine/engine.js';
 import type { Logger } from './log.js';
-import { securityHeaders } from './static.js';
+import { sendJson } from './respond.js';
 
 /** Largest JSON body accepted (a ban is a few dozen bytes). */
 const MAX_BODY = 1024;
@@ -47,12 +47,12 @@ export function createAdminRoutes(deps: AdminDeps): (req: IncomingMessage, res: 
       return true;
     }
     if (!ok) {
-      send(req, res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
+      sendJson(req, res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
       return true;
     }
     void route(req, res, path, method).catch((err: unknown) => {
       deps.log.error({ err }, 'admin request failed');
-      if (!res.headersSent) send(req, res, 503, { error: 'engine_unavailable' });
+      if (!res.headersSent) sendJson(req, res, 503, { error: 'engine_unavailable' });
       else res.end();
     });
     return true;
@@ -63,40 +63,40 @@ export function createAdminRoutes(deps: AdminDeps): (req: IncomingMessage, res: 
     if (path === '/admin/reports') {
       if (method !== 'GET') return notAllowed(req, res, 'GET');
       const cases = await deps.store.cases(MAX_CASES, now);
-      return send(req, res, 200, { reports: cases.map(toWire) });
+      return sendJson(req, res, 200, { reports: cases.map(toWire) });
     }
     const dismiss = /^\/admin\/reports\/([^/]{1,100})\/dismiss$/.exec(path);
     if (dismiss !== null) {
       if (method !== 'POST') return notAllowed(req, res, 'POST');
       const id = decodeURIComponent(dismiss[1]!);
       const done = await deps.store.dismiss(id, now);
-      if (!done) return send(req, res, 404, { error: 'not_found' });
+      if (!done) return sendJson(req, res, 404, { error: 'not_found' });
       audit('dismiss', { report: id });
-      return send(req, res, 200, { dismissed: id });
+      return sendJson(req, res, 200, { dismissed: id });
     }
     if (path === '/admin/bans') {
       if (method !== 'POST') return notAllowed(req, res, 'POST');
       const body = await readJson(req, res);
       if (body === undefined) return;
       const { person, minutes } = body as { person?: unknown; minutes?: unknown };
-      if (typeof person !== 'string' || person === '' || person.length > 200) return send(req, res, 400, { error: 'bad_request', detail: 'person must be a person id' });
+      if (typeof person !== 'string' || person === '' || person.length > 200) return sendJson(req, res, 400, { error: 'bad_request', detail: 'person must be a person id' });
       if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 1 || minutes > MAX_BAN_MINUTES) {
-        return send(req, res, 400, { error: 'bad_request', detail: `minutes must be an integer from 1 to ${MAX_BAN_MINUTES}` });
+        return sendJson(req, res, 400, { error: 'bad_request', detail: `minutes must be an integer from 1 to ${MAX_BAN_MINUTES}` });
       }
       const until = await deps.store.ban(person, minutes * 60_000, now);
       audit('ban', { person, minutes });
-      return send(req, res, 200, { person, until });
+      return sendJson(req, res, 200, { person, until });
     }
     const unban = /^\/admin\/bans\/([^/]{1,300})$/.exec(path);
     if (unban !== null) {
       if (method !== 'DELETE') return notAllowed(req, res, 'DELETE');
       const person = decodeURIComponent(unban[1]!);
       const lifted = await deps.store.unban(person, now);
-      if (!lifted) return send(req, res, 404, { error: 'not_found' });
+      if (!lifted) return sendJson(req, res, 404, { error: 'not_found' });
       audit('unban', { person });
-      return send(req, res, 200, { lifted: person });
+      return sendJson(req, res, 200, { lifted: person });
     }
-    send(req, res, 404, { error: 'not_found' });
+    sendJson(req, res, 404, { error: 'not_found' });
   }
 }
 
@@ -114,7 +114,7 @@ function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
   return new Promise((resolve) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY) {
-      send(req, res, 413, { error: 'too_large' }, { connection: 'close' });
+      sendJson(req, res, 413, { error: 'too_large' }, { connection: 'close' });
       req.destroy();
       return resolve(undefined);
     }
@@ -126,7 +126,7 @@ function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
       size += chunk.length;
       if (size > MAX_BODY) {
         done = true;
-        send(req, res, 413, { error: 'too_large' }, { connection: 'close' });
+        sendJson(req, res, 413, { error: 'too_large' }, { connection: 'close' });
         req.destroy();
         resolve(undefined);
         return;
@@ -139,7 +139,7 @@ function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
       } catch {
-        send(req, res, 400, { error: 'bad_request', detail: 'the body must be JSON' });
+        sendJson(req, res, 400, { error: 'bad_request', detail: 'the body must be JSON' });
         resolve(undefined);
       }
     });
@@ -150,18 +150,7 @@ function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
   });
 }
 
-function send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...securityHeaders(req),
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-length': Buffer.byteLength(text),
-    ...extra,
-  });
-  res.end(req.method === 'HEAD' ? undefined : text);
-}
 
 function notAllowed(req: IncomingMessage, res: ServerResponse, allow: string): void {
-  send(req, res, 405, { error: 'method_not_allowed' }, { allow });
+  sendJson(req, res, 405, { error: 'method_not_allowed' }, { allow });
 }

@@ -22,6 +22,7 @@ import { createAdminRoutes } from './admin-routes.js';
 import { createMetrics, type TlsStats } from './metrics.js';
 import { routeSession, sessionToken, type SessionRouteContext } from './session-routes.js';
 import { securityHeaders, serveStatic } from './static.js';
+import { sendJson } from './respond.js';
 
 /** Everything `strangers serve` can set; see src/cli/config.ts for flags and defaults. */
 export interface ServerConfig {
@@ -337,15 +338,15 @@ export class StrangersServer {
     switch (path) {
       case '/healthz':
         if (!get) return methodNotAllowed(req, res);
-        return json(req, res, 200, { status: 'ok' });
+        return sendJson(req, res, 200, { status: 'ok' });
       case '/readyz': {
         if (!get) return methodNotAllowed(req, res);
         const ready = this.#ready();
-        return json(req, res, ready ? 200 : 503, { ready, draining: this.#draining, engine: this.engine.ready() });
+        return sendJson(req, res, ready ? 200 : 503, { ready, draining: this.#draining, engine: this.engine.ready() });
       }
       case '/stats':
         if (!get) return methodNotAllowed(req, res);
-        return json(req, res, 200, this.chat.clusterCounts());
+        return sendJson(req, res, 200, this.chat.clusterCounts());
       case '/metrics':
         if (!publicMetrics) break; // served on the internal port only
         if (!get) return methodNotAllowed(req, res);
@@ -567,16 +568,6 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
-function json(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...securityHeaders(req),
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
 
 function methodNotAllowed(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(405, { ...securityHeaders(req), allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GateError, type SessionGate } from '../session/index.js';
-import { securityHeaders } from './static.js';
+import { sendJson } from './respond.js';
 
 /** The cookie that carries the session token. */
 export const SESSION_COOKIE = 'strangers_session';
@@ -41,13 +41,13 @@ export function routeSession(req: IncomingMessage, res: ServerResponse, path: st
   if (path !== '/session' && path !== '/session/challenge') return false;
   const gate = ctx.gate;
   if (gate === undefined) {
-    send(req, res, 404, { error: 'gate_off' });
+    sendJson(req, res, 404, { error: 'gate_off' });
     return true;
   }
   const run = path === '/session/challenge' ? challenge : session;
   run(req, res, gate, ctx).catch((err: unknown) => {
     ctx.onError(err);
-    if (!res.headersSent) send(req, res, 500, { error: 'internal' });
+    if (!res.headersSent) sendJson(req, res, 500, { error: 'internal' });
     else res.destroy();
   });
   return true;
@@ -57,14 +57,14 @@ async function challenge(req: IncomingMessage, res: ServerResponse, gate: Sessio
   if (req.method !== 'GET') return methodNotAllowed(req, res, 'GET');
   const result = await gate.challenge(ctx.addressKey(req));
   if (!result.ok) return fail(req, res, result.error);
-  send(req, res, 200, result.challenge);
+  sendJson(req, res, 200, result.challenge);
 }
 
 async function session(req: IncomingMessage, res: ServerResponse, gate: SessionGate, ctx: SessionRouteContext): Promise<void> {
   if (req.method === 'GET') {
     const claims = gate.verify(sessionToken(req));
-    if (typeof claims === 'string') return send(req, res, 401, { error: 'unauthorized' });
-    return send(req, res, 200, { expiresAt: claims.expiresAt });
+    if (typeof claims === 'string') return sendJson(req, res, 401, { error: 'unauthorized' });
+    return sendJson(req, res, 200, { expiresAt: claims.expiresAt });
   }
   if (req.method !== 'POST') return methodNotAllowed(req, res, 'GET, POST');
   const body = await readBody(req, sessionRouteDefaults.maxBodyBytes, sessionRouteDefaults.bodyTimeoutMs);
@@ -87,7 +87,7 @@ async function session(req: IncomingMessage, res: ServerResponse, gate: SessionG
   const { token, claims } = result;
   const maxAge = Math.max(0, Math.floor((claims.expiresAt - Date.now()) / 1000));
   const cookie = `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAge}${ctx.isSecure(req) ? '; Secure' : ''}`;
-  send(req, res, 200, { token, expiresAt: claims.expiresAt }, { 'set-cookie': cookie });
+  sendJson(req, res, 200, { token, expiresAt: claims.expiresAt }, { 'set-cookie': cookie });
 }
 
 /**
@@ -159,21 +159,10 @@ function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promi
 
 function fail(req: IncomingMessage, res: ServerResponse, error: GateError, headers: Record<string, string> = {}): void {
   if (error === 'rate_limited') headers['retry-after'] = '60';
-  send(req, res, GateError[error], { error }, headers);
+  sendJson(req, res, GateError[error], { error }, headers);
 }
 
 function methodNotAllowed(req: IncomingMessage, res: ServerResponse, allow: string): void {
-  send(req, res, 405, { error: 'method_not_allowed' }, { allow });
+  sendJson(req, res, 405, { error: 'method_not_allowed' }, { allow });
 }
 
-function send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...securityHeaders(req),
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
