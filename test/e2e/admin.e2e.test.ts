@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { StrangersServer } from '../../src/http/server.js';
-import { Client, startServer } from '../integration/helpers.js';
+import { Client, startServer, clientFrom, matchUp } from '../integration/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -30,21 +30,6 @@ if (!haveChromium && process.env.CI === 'true') {
   });
 }
 
-/** A chat client that appears to come from `address` (the server trusts the proxy header). */
-async function from(base: string, address: string): Promise<Client> {
-  const c = await Client.open(base, { 'X-Forwarded-For': address });
-  await c.expect('welcome');
-  return c;
-}
-
-async function match(a: Client, b: Client): Promise<void> {
-  a.send({ type: 'find' });
-  await a.expect('searching');
-  b.send({ type: 'find' });
-  await b.expect('searching');
-  await a.expect('matched');
-  await b.expect('matched');
-}
 
 interface WireCase {
   id: string;
@@ -108,10 +93,10 @@ describe('moderator console in Chromium', { skip: haveChromium ? false : `${CHRO
   });
 
   test('a real case: three people from three addresses report one, the last chat holds markup', async () => {
-    target = await from(base, '198.51.100.66');
+    target = await clientFrom(base, '198.51.100.66');
     for (let i = 1; i <= 3; i++) {
-      const r = await from(base, `203.0.113.${i}`);
-      await match(target, r);
+      const r = await clientFrom(base, `203.0.113.${i}`);
+      await matchUp(target, r);
       r.send({ type: 'msg', text: `hello ${i}` });
       assert.equal((await target.expect('msg')).text, `hello ${i}`);
       const text = i === 3 ? XSS : `go away ${i}`;
@@ -202,9 +187,9 @@ describe('moderator console in Chromium', { skip: haveChromium ? false : `${CHRO
   });
 
   test('a new case appears by itself; a reload stays signed in; the page fits 360 px; Sign out forgets the token', async () => {
-    const spammer = await from(base, '198.51.100.77');
-    const r = await from(base, '203.0.113.9');
-    await match(spammer, r);
+    const spammer = await clientFrom(base, '198.51.100.77');
+    const r = await clientFrom(base, '203.0.113.9');
+    await matchUp(spammer, r);
     spammer.send({ type: 'msg', text: 'a very long line without spaces: '.padEnd(300, 'x') });
     await r.expect('msg');
     r.send({ type: 'report', reason: 'spam' });

@@ -151,3 +151,20 @@ export async function pair(base: string): Promise<[Client, Client, string, strin
   await b.c.expect('matched');
   return [a.c, b.c, a.id, b.id];
 }
+
+/** A client that appears to come from `address` (for servers that trust the proxy header), welcomed. */
+export async function clientFrom(base: string, address: string): Promise<Client> {
+  const c = await Client.open(base, { 'X-Forwarded-For': address });
+  await c.expect('welcome');
+  return c;
+}
+
+/** Two idle clients search and are matched to each other (nobody else searching). */
+export async function matchUp(a: Client, b: Client): Promise<void> {
+  a.send({ type: 'find' });
+  await a.expect('searching');
+  b.send({ type: 'find' });
+  await b.expect('searching');
+  await a.expect('matched');
+  await b.expect('matched');
+}

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { Logger } from '../../src/http/log.js';
-import { Client, startServer, stopServersAfterEachTest } from './helpers.js';
+import { Client, startServer, stopServersAfterEachTest, clientFrom, matchUp } from './helpers.js';
 
 stopServersAfterEachTest();
 
@@ -26,22 +26,6 @@ function logSink(): { lines: string[]; logger: Logger } {
   return { lines, logger: pino({ level: 'info' }, sink) as Logger };
 }
 
-/** Opens a client that appears to come from `address` (the server trusts the proxy header). */
-async function from(base: string, address: string): Promise<Client> {
-  const c = await Client.open(base, { 'X-Forwarded-For': address });
-  await c.expect('welcome');
-  return c;
-}
-
-/** Pairs two idle clients (nobody else searching). */
-async function match(a: Client, b: Client): Promise<void> {
-  a.send({ type: 'find' });
-  await a.expect('searching');
-  b.send({ type: 'find' });
-  await b.expect('searching');
-  await a.expect('matched');
-  await b.expect('matched');
-}
 
 async function api(base: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
   const res = await fetch(`${base}${path}`, { ...init, headers: { ...auth, 'content-type': 'application/json', ...(init.headers as Record<string, string> | undefined) } });
@@ -53,10 +37,10 @@ describe('moderation', () => {
   test('reports keep the conversation as evidence; three people from three addresses ban; the queue shows it all', async () => {
     const { lines, logger } = logSink();
     const s = await startServer({ trustProxy: true, adminToken: TOKEN, logger, chat: { rateLimit: 0 } });
-    const bad = await from(s.url, '198.51.100.66');
+    const bad = await clientFrom(s.url, '198.51.100.66');
     for (let i = 1; i <= 3; i++) {
-      const r = await from(s.url, `203.0.113.${i}`);
-      await match(bad, r);
+      const r = await clientFrom(s.url, `203.0.113.${i}`);
+      await matchUp(bad, r);
       r.send({ type: 'msg', text: `hello ${i}` });
       assert.equal((await bad.expect('msg')).text, `hello ${i}`);
       bad.send({ type: 'msg', text: `something nasty ${i}` });
@@ -90,7 +74,7 @@ describe('moderation', () => {
     assert.ok(!lines.some((l) => l.includes('nasty') || l.includes('hello')), 'no chat text in logs');
 
     // The ban covers the address too: a new person from the same address cannot search.
-    const sameAddress = await from(s.url, '198.51.100.66');
+    const sameAddress = await clientFrom(s.url, '198.51.100.66');
     sameAddress.send({ type: 'find' });
     await sameAddress.expect('searching');
     assert.equal((await sameAddress.expect('error')).code, 'banned');
@@ -111,10 +95,10 @@ describe('moderation', () => {
 
   test('one person cannot ban anyone alone: many reports from one address count once', async () => {
     const s = await startServer({ trustProxy: true, chat: { rateLimit: 0 } });
-    const target = await from(s.url, '198.51.100.1');
+    const target = await clientFrom(s.url, '198.51.100.1');
     for (let i = 0; i < 4; i++) {
-      const r = await from(s.url, '203.0.113.50'); // a new connection (person) each time, one address
-      await match(target, r);
+      const r = await clientFrom(s.url, '203.0.113.50'); // a new connection (person) each time, one address
+      await matchUp(target, r);
       r.send({ type: 'report', reason: 'spam' });
       await r.expect('reported');
       r.close();
@@ -128,11 +112,11 @@ describe('moderation', () => {
 
   test('a spam wave: the same ad reaches five partners, then no one; it is queued for review; "hi" to everyone is fine', async () => {
     const s = await startServer({ trustProxy: true, adminToken: TOKEN, chat: { rateLimit: 0 } });
-    const spammer = await from(s.url, '198.51.100.9');
+    const spammer = await clientFrom(s.url, '198.51.100.9');
     const got: boolean[] = [];
     for (let i = 1; i <= 7; i++) {
-      const p = await from(s.url, `203.0.113.${100 + i}`);
-      await match(spammer, p);
+      const p = await clientFrom(s.url, `203.0.113.${100 + i}`);
+      await matchUp(spammer, p);
       spammer.send({ type: 'msg', text: 'hi' });
       assert.equal((await p.expect('msg')).text, 'hi');
       spammer.send({ type: 'msg', text: i % 2 === 0 ? 'Hot singles at SPAM.example  ' : 'hot singles at spam.example' });

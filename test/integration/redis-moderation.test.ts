@@ -5,7 +5,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { sharedRedis, skipUnlessCI } from '../contract/redis-server.js';
-import { Client } from './helpers.js';
+import { Client, clientFrom, matchUp } from './helpers.js';
 import { Node, withDb } from './redis-nodes.js';
 
 const redis = await sharedRedis();
@@ -13,20 +13,6 @@ const reason = 'reason' in redis ? redis.reason : undefined;
 const url = 'url' in redis ? withDb(redis.url, 13) : '';
 const TOKEN = 'moderator-token-for-the-redis-test-0123456789';
 
-async function from(n: Node, address: string): Promise<Client> {
-  const c = await Client.open(n.base, { 'X-Forwarded-For': address });
-  await c.expect('welcome');
-  return c;
-}
-
-async function match(a: Client, b: Client): Promise<void> {
-  a.send({ type: 'find' });
-  await a.expect('searching');
-  b.send({ type: 'find' });
-  await b.expect('searching');
-  await a.expect('matched');
-  await b.expect('matched');
-}
 
 /** `find` answered `searching` then `banned` (true), or `searching` and nothing else for a while (false). */
 async function isBanned(c: Client): Promise<boolean> {
@@ -59,7 +45,7 @@ describe('moderation across nodes on Redis', skipUnlessCI(reason), () => {
     if ('stop' in redis) await redis.stop();
   });
   const open = async (n: Node, address: string): Promise<Client> => {
-    const c = await from(n, address);
+    const c = await clientFrom(n.base, address);
     clients.push(c);
     return c;
   };
@@ -70,7 +56,7 @@ describe('moderation across nodes on Redis', skipUnlessCI(reason), () => {
     // Three reporters, each on node B, talking to the target on node A (relay through Redis).
     for (let i = 1; i <= 3; i++) {
       const r = await open(b, `203.0.113.${200 + i}`);
-      await match(bad, r);
+      await matchUp(bad, r);
       bad.send({ type: 'msg', text: `rude ${i}` });
       assert.equal((await r.expect('msg')).text, `rude ${i}`);
       r.send({ type: 'report', reason: 'harassment' });
@@ -103,7 +89,7 @@ describe('moderation across nodes on Redis', skipUnlessCI(reason), () => {
     const [a, b] = nodes as [Node, Node];
     const x = await open(a, '203.0.113.10');
     const y = await open(b, '203.0.113.11');
-    await match(x, y);
+    await matchUp(x, y);
     x.send({ type: 'next' });
     assert.deepEqual(await y.next(), { type: 'ended', reason: 'skipped' });
     await x.expect('searching');
