@@ -10,7 +10,7 @@ import { Node, withDb } from './redis-nodes.js';
 
 const redis = await sharedRedis();
 const reason = 'reason' in redis ? redis.reason : undefined;
-const url = 'url' in redis ? withDb(redis.url, 13) : '';
+const url = 'url' in redis ? withDb(redis.url, 5) : '';
 const TOKEN = 'moderator-token-for-the-redis-test-0123456789';
 
 

@@ -11,6 +11,11 @@ export const cli = 'dist/src/cli/main.js';
 export const TEST_SECRET = 'a-test-secret-of-at-least-32-characters';
 
 /** The Redis URL with database `db` (keys are per database; channel names are per node, so unique). */
+/**
+ * Test files share the CI Redis and run two at a time, each flushing its own database: one
+ * database per file. Taken: 5 redis-moderation, 6 redis-resume, 7 deploy/nginx, 9 and 10
+ * redis-workers-ops, 11 redis-cluster, 12 redis-workers, 13 redis-session.
+ */
 export function withDb(url: string, db: number): string {
   const u = new URL(url);
   u.pathname = `/${db}`;

@@ -11,7 +11,7 @@ import { Node, withDb } from './redis-nodes.js';
 
 const redis = await sharedRedis();
 const reason = 'reason' in redis ? redis.reason : undefined;
-const url = 'url' in redis ? withDb(redis.url, 14) : '';
+const url = 'url' in redis ? withDb(redis.url, 6) : '';
 
 async function user(n: Node): Promise<{ c: Client; resume: string }> {
   const c = await Client.open(n.base);

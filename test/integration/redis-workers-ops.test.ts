@@ -62,7 +62,7 @@ async function cluster(t: { after(fn: () => unknown): void }, db: number, extra:
 test.after(() => ('stop' in redis ? redis.stop() : undefined));
 
 test('--workers 2: one scrape sums both workers, whichever answers; a stopped or restarting worker never hangs it', skipUnlessCI(reason), async (t) => {
-  const node = await cluster(t, 13);
+  const node = await cluster(t, 9);
   const talkers: Talker[] = [];
   t.after(() => {
     for (const x of talkers) x.close();
@@ -158,7 +158,7 @@ test('--workers 2 --tls-cert: SIGHUP to the primary reloads every worker; bad pa
   t.after(() => certs.remove());
   const files = new LiveFiles(join(certs.dir, 'live'));
   files.install(certs.server);
-  const node = await cluster(t, 14, ['--tls-cert', files.cert, '--tls-key', files.key]);
+  const node = await cluster(t, 10, ['--tls-cert', files.cert, '--tls-key', files.key]);
   const first = fingerprint(certs.server.cert);
   const second = fingerprint(certs.impostor.cert);
   /** Fingerprints of 4 new handshakes: the primary deals them to both workers in turn. */
