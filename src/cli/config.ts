@@ -26,7 +26,7 @@ export class ConfigError extends Error {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
-type Kind = 'flag' | 'switch' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'file' | 'level' | 'secret';
+type Kind = 'flag' | 'switch' | 'string' | 'int' | 'workers' | 'duration' | 'list' | 'url' | 'seeds' | 'file' | 'level' | 'secret';
 
 interface Setting {
   readonly flag: string;
@@ -65,7 +65,8 @@ export const settings: readonly Setting[] = [
   { flag: 'admin-token', kind: 'secret', def: '', help: 'bearer token of the moderator API and console at /admin, at least 32 characters (unset: /admin is 404). Prefer the variable' },
   { flag: 'report-ttl', kind: 'duration', def: '7d', max: 366 * 86_400_000, help: 'how long a report and its evidence are kept after the last report (e.g. 7d, 12h)' },
   { flag: 'redis', kind: 'url', def: '', help: 'redis:// or rediss:// URL: share matchmaking between processes (default: in memory)' },
-  { flag: 'workers', kind: 'workers', def: '1', min: 1, max: 256, help: 'server processes on one port, or auto (one per core); more than 1 needs --redis' },
+  { flag: 'redis-cluster', kind: 'seeds', def: '', help: 'seed nodes of a Redis Cluster, host:port[,host:port...] (or redis:// / rediss:// URLs: user, password and TLS of the first apply to all): the same as --redis, on a cluster' },
+  { flag: 'workers', kind: 'workers', def: '1', min: 1, max: 256, help: 'server processes on one port, or auto (one per core); more than 1 needs --redis or --redis-cluster' },
   { flag: 'log-level', kind: 'level', def: 'info', help: `log level (${LOG_LEVELS.join(', ')})` },
 ];
 
@@ -76,7 +77,7 @@ export function envName(flag: string): string {
 
 export function helpText(): string {
   const rows = settings.map((s) => {
-    const left = `  --${s.flag}${s.kind === 'flag' ? '' : ` ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind === 'switch' ? 'on|off' : s.kind.toUpperCase()}`}`;
+    const left = `  --${s.flag}${s.kind === 'flag' ? '' : ` ${s.kind === 'level' ? 'LEVEL' : s.kind === 'workers' ? 'N|auto' : s.kind === 'switch' ? 'on|off' : s.kind === 'seeds' ? 'HOST:PORT,...' : s.kind.toUpperCase()}`}`;
     const def = s.def === '' ? '' : ` [default: ${s.def}]`;
     return `${left.padEnd(30)} ${s.help}${def}\n${''.padEnd(31)} env ${envName(s.flag)}`;
   });
@@ -145,6 +146,8 @@ function convert(s: Setting, raw: string, source: string): unknown {
       if (u.pathname !== '' && u.pathname !== '/' && !/^\/\d+$/.test(u.pathname)) fail(source, raw, 'a database number as the path (redis://host/0)');
       return u.toString();
     }
+    case 'seeds':
+      return parseSeeds(raw, source);
     case 'file':
       if (raw.trim() === '') return undefined;
       try {
@@ -172,6 +175,38 @@ function convert(s: Setting, raw: string, source: string): unknown {
       return fail(source, raw, 'true or false');
     }
   }
+}
+
+/**
+ * Parses Redis Cluster seeds: `host:port` or `redis://[user:password@]host:port` (`rediss://` for
+ * TLS), comma-separated. Returns URLs without a database, each with the scheme and credentials of
+ * the seeds that give them (the cluster has one password and one TLS setting for all its nodes).
+ */
+export function parseSeeds(raw: string, source: string): string[] | undefined {
+  const items = raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (items.length === 0) return undefined;
+  const expected = 'seed nodes like 10.0.0.1:6379,10.0.0.2:6379 (or redis://user:password@host:port URLs)';
+  const urls = items.map((item) => {
+    let u: URL;
+    try {
+      u = new URL(/^[a-z]+:\/\//i.test(item) ? item : `redis://${item}`);
+    } catch {
+      return fail(source, raw, expected);
+    }
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') fail(source, raw, `${expected}; a redis:// or rediss:// scheme`);
+    if (u.hostname === '' || u.port === '') fail(source, raw, `${expected}; each with a host and a port`);
+    if (u.pathname !== '' && u.pathname !== '/') fail(source, raw, `${expected}; no database (a cluster has only database 0)`);
+    return u;
+  });
+  const scheme = urls.find((u) => /^[a-z]+:\/\//i.test(items[urls.indexOf(u)]!))?.protocol ?? 'redis:';
+  const withAuth = urls.find((u) => u.username !== '' || u.password !== '');
+  for (const [i, u] of urls.entries()) {
+    if (/^[a-z]+:\/\//i.test(items[i]!) && u.protocol !== scheme) fail(source, raw, `${expected}; one scheme for every seed (TLS is for the whole cluster)`);
+    if ((u.username !== '' || u.password !== '') && (u.username !== withAuth!.username || u.password !== withAuth!.password)) {
+      fail(source, '…', `${expected}; one user and password for every seed`);
+    }
+  }
+  return urls.map((u) => `${scheme}//${withAuth ? `${withAuth.username}:${withAuth.password}@` : ''}${u.host}`);
 }
 
 /** Result of parsing: the configuration, or a request for help. */
@@ -207,12 +242,17 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   }
   const workers = v.workers as number;
   const redis = v.redis as string | undefined;
-  if (workers > 1 && redis === undefined) {
-    throw new ConfigError(`invalid --workers '${workers}': more than 1 worker needs --redis (workers share matchmaking through Redis)`);
+  const redisCluster = v['redis-cluster'] as string[] | undefined;
+  if (redis !== undefined && redisCluster !== undefined) {
+    throw new ConfigError('invalid --redis-cluster: --redis and --redis-cluster exclude each other (one Redis, or one Redis Cluster)');
+  }
+  if (workers > 1 && redis === undefined && redisCluster === undefined) {
+    throw new ConfigError(`invalid --workers '${workers}': more than 1 worker needs --redis or --redis-cluster (workers share matchmaking through Redis)`);
   }
   const secret = v.secret as string | undefined;
-  if (redis !== undefined && secret === undefined) {
-    throw new ConfigError('invalid --redis: nodes that share Redis must share a secret too: set STRANGERS_SECRET (or --secret) on every node');
+  if ((redis !== undefined || redisCluster !== undefined) && secret === undefined) {
+    const flag = redis !== undefined ? 'redis' : 'redis-cluster';
+    throw new ConfigError(`invalid --${flag}: nodes that share Redis must share a secret too: set STRANGERS_SECRET (or --secret) on every node`);
   }
   const config: ServeConfig = {
     host: v.host as string,
@@ -235,6 +275,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     drainTimeoutMs: v['drain-timeout'] as number,
     trustProxy: v['trust-proxy'] as boolean,
     redis,
+    redisCluster,
     workers,
     logLevel: v['log-level'] as LogLevel,
     chat: {

@@ -29,9 +29,9 @@ const killMarginMs = 5_000;
  */
 export async function runWorkers(config: ServeConfig): Promise<number> {
   if (cluster.isWorker) return runWorker(config);
-  if (config.redis === undefined) {
+  if (config.redis === undefined && !config.redisCluster?.length) {
     // config.ts refuses this already; a second guard for programmatic callers.
-    process.stderr.write('strangers serve: --workers above 1 needs --redis\n');
+    process.stderr.write('strangers serve: --workers above 1 needs --redis or --redis-cluster\n');
     return 2;
   }
   return runPrimary(config);

@@ -4,6 +4,8 @@
  * Keys (P = the engine's prefix, e.g. `{strangers}`, so they share the engine's hash slot):
  * - `P:g:c:<key>` string `1`, expiring after the claim's TTL: a one-time mark (`SET NX PX`)
  * - `P:g:h:<key>` integer, expiring at the end of its window: a counter (`INCR` + `PEXPIRE`)
+ * On a Redis Cluster they are `N:g:c:{<key>}` and `N:g:h:{<key>}` (N the prefix without its
+ * braces): each script has one key, so each key is tagged by itself and they spread over the shards.
  * Every key expires by itself; nothing else is stored.
  */
 import { createHash } from 'node:crypto';
@@ -35,22 +37,26 @@ return n`,
 /** Runs a script (EVALSHA with fallback); rejects with EngineUnavailableError when Redis is down. */
 export type RunScript = (script: LuaScript, keys: string[], args: string[]) => Promise<unknown>;
 
+/** The name of a gate key: `kind` `c` for a claim, `h` for a counter (see redis-scripts.ts `redisKeys`). */
+export type GateKey = (kind: 'c' | 'h', key: string) => string;
+
 export class RedisGateStore implements GateStore {
-  readonly #prefix: string;
+  readonly #name: GateKey;
   readonly #run: RunScript;
 
-  constructor(prefix: string, run: RunScript) {
-    this.#prefix = prefix;
+  /** `prefix`: the engine's prefix (keys `P:g:c:<key>`), or a {@link GateKey} naming them. */
+  constructor(prefix: string | GateKey, run: RunScript) {
+    this.#name = typeof prefix === 'string' ? (kind, key) => `${prefix}:g:${kind}:${key}` : prefix;
     this.#run = run;
   }
 
   async claimOnce(key: string, ttlMs: number): Promise<boolean> {
     const ttl = String(Math.max(1, Math.ceil(ttlMs)));
-    return (await this.#run(claimScript, [`${this.#prefix}:g:c:${key}`], [ttl])) === 1;
+    return (await this.#run(claimScript, [this.#name('c', key)], [ttl])) === 1;
   }
 
   async hit(key: string, windowMs: number): Promise<number> {
     const window = String(Math.max(1, Math.ceil(windowMs)));
-    return Number(await this.#run(hitScript, [`${this.#prefix}:g:h:${key}`], [window]));
+    return Number(await this.#run(hitScript, [this.#name('h', key)], [window]));
   }
 }

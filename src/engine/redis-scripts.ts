@@ -1,8 +1,9 @@
 /**
- * The Redis engine's keys and Lua scripts. Every key starts with the same hash tag (by default
- * `{strangers}`), so all of them live in one slot and the scripts stay valid on Redis Cluster.
+ * The Redis engine's keys and Lua scripts. On one Redis every key starts with the same hash tag
+ * (by default `{strangers}`); on a Redis Cluster the queue's keys share the tag `{N:q}` (see
+ * {@link redisKeys}), so every script's keys live in one slot.
  *
- * Keys (P = the prefix, e.g. `{strangers}`):
+ * Keys (P = the queue's prefix, `{strangers}` on one Redis, `{strangers:q}` on a cluster):
  * - `P:w`          hash   userId -> waiter JSON (`{u,p,x,n,i,s,a,v}`, as `encodeWaiter` writes it;
  *                        `v` lists persons `p`)
  * - `P:open`       zset   userId scored by `since`: waiters who accept anyone now
@@ -20,9 +21,29 @@
 import { createHash } from 'node:crypto';
 import type { Waiter } from './engine.js';
 
-/** Key names for one prefix. The prefix must contain a `{hash tag}`. */
+/**
+ * Key names for one prefix.
+ *
+ * On one Redis (`cluster` false) every key and channel starts with the prefix, which must contain
+ * a `{hash tag}`: `{strangers}:w`, `{strangers}:m:...`, `{strangers}:g:...`, `{strangers}:relay:<node>`
+ * (unchanged since the first release, so nodes of different versions share one Redis).
+ *
+ * On a Redis Cluster the prefix's text without its braces is a namespace `N` (`strangers`), and
+ * each family of keys gets the hash tag it needs, so that the cluster spreads what can be spread:
+ * - the matching queue, liveness and presence (read together by the pairing script): `{N:q}`
+ * - moderation (reports, bans, skips, the review queue: its scripts read several): `{N:m}`
+ * - the session gate's marks and counters (one key per script): tagged by their own key,
+ *   `N:g:c:{<key>}`, so they spread over every shard
+ * - relay channels (sharded pub/sub, `SPUBLISH`/`SSUBSCRIBE`): `N:relay:{<nodeId>}`, one per
+ *   node, each on the shard that owns its node id's slot
+ */
 export interface RedisKeys {
+  /** The matching queue's prefix (`P` of its scripts): `{strangers}`, or `{N:q}` on a cluster. */
   readonly prefix: string;
+  /** The moderation scripts' prefix: the same as `prefix` on one Redis, `{N:m}` on a cluster. */
+  readonly moderation: string;
+  /** True on a Redis Cluster (the layout above; relay by sharded pub/sub). */
+  readonly cluster: boolean;
   readonly waiters: string;
   readonly open: string;
   readonly pend: string;
@@ -31,20 +52,27 @@ export interface RedisKeys {
   interest(tag: string): string;
   nodeWaiters(nodeId: string): string;
   relayChannel(nodeId: string): string;
+  /** A session-gate key: `kind` is `c` (a one-time claim) or `h` (a counter). */
+  gate(kind: 'c' | 'h', key: string): string;
 }
 
-export function redisKeys(prefix: string): RedisKeys {
+export function redisKeys(prefix: string, cluster = false): RedisKeys {
   if (!/\{[^}]+\}/.test(prefix)) throw new TypeError(`Redis key prefix must contain a {hash tag}: ${prefix}`);
+  const ns = prefix.replace(/[{}]/g, '');
+  const q = cluster ? `{${ns}:q}` : prefix;
   return {
-    prefix,
-    waiters: `${prefix}:w`,
-    open: `${prefix}:open`,
-    pend: `${prefix}:pend`,
-    nodes: `${prefix}:nodes`,
-    presence: `${prefix}:presence`,
-    interest: (tag) => `${prefix}:i:${tag}`,
-    nodeWaiters: (nodeId) => `${prefix}:n:${nodeId}`,
-    relayChannel: (nodeId) => `${prefix}:relay:${nodeId}`,
+    prefix: q,
+    moderation: cluster ? `{${ns}:m}` : prefix,
+    cluster,
+    waiters: `${q}:w`,
+    open: `${q}:open`,
+    pend: `${q}:pend`,
+    nodes: `${q}:nodes`,
+    presence: `${q}:presence`,
+    interest: (tag) => `${q}:i:${tag}`,
+    nodeWaiters: (nodeId) => `${q}:n:${nodeId}`,
+    relayChannel: cluster ? (nodeId) => `${ns}:relay:{${nodeId}}` : (nodeId) => `${prefix}:relay:${nodeId}`,
+    gate: cluster ? (kind, key) => `${ns}:g:${kind}:{${key}}` : (kind, key) => `${prefix}:g:${kind}:${key}`,
   };
 }
 

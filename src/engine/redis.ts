@@ -1,10 +1,14 @@
 /**
- * The Redis engine: many server processes, on many machines, sharing one Redis.
+ * The Redis engine: many server processes, on many machines, sharing one Redis or one Redis
+ * Cluster (the same code on an ioredis `Redis` or `Cluster` client; see redis-scripts.ts
+ * `redisKeys` for the cluster's key layout).
  *
  * - Match queue: one Lua script per `pairOrEnqueue` (redis-scripts.ts) over a waiting queue in
  *   sorted sets, so pairing is atomic across the cluster. All keys share one hash tag.
  * - Relay: one pub/sub channel per node; a node publishes everything on one connection, so events
- *   from one node to another keep their order. Events for the own node never touch Redis.
+ *   from one node to another keep their order. Events for the own node never touch Redis. On a
+ *   cluster the channels are sharded (`SPUBLISH`/`SSUBSCRIBE`): each lives on one shard only, and
+ *   every heartbeat checks that the own channel is still heard (`SPUBLISH` answers how many).
  * - Liveness and presence: a heartbeat script every `heartbeatMs` writes this node's deadline and
  *   counts into two hashes and reads everyone else's; a node whose deadline passed is reported to
  *   the chat (`onNodeDown`) and its waiters are dropped.
@@ -15,7 +19,7 @@
  * ioredis stays inside this file: the chat sees only the `Engine` interface.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import {
   EngineUnavailableError,
   type Engine,
@@ -45,6 +49,23 @@ import {
   type LuaScript,
   type RedisKeys,
 } from './redis-scripts.js';
+
+/**
+ * A Redis Cluster to run on: seed nodes, each a `redis://` or `rediss://` URL (`host:port`, no
+ * database). The first seed's scheme (TLS or not), user and password apply to every node.
+ */
+export interface RedisClusterTarget {
+  readonly cluster: readonly string[];
+}
+
+/** What the engine connects to: one Redis (its URL) or a Redis Cluster. */
+export type RedisTarget = string | RedisClusterTarget;
+
+/** A connection to one Redis or to a cluster: the commands the engine uses are the same. */
+type Client = Redis | Cluster;
+
+/** The empty batch a node publishes on its own channel to check that it still hears it (cluster). */
+const PROBE = '[1,"batch",[]]';
 
 /** Options of the Redis engine; every one has a default. */
 export interface RedisEngineOptions {
@@ -163,10 +184,13 @@ const untrustedCertificate = new Set([
 ]);
 
 /** The start error for a Redis error that retrying cannot cure, or undefined for any other. */
-function refusal(err: unknown, url: string): RedisStartError | undefined {
+function refusal(err: unknown, where: string): RedisStartError | undefined {
+  // A cluster client reports a failed slots refresh; the node's own error says why.
+  const inner = (err as { lastNodeError?: unknown } | null)?.lastNodeError;
+  if (inner !== undefined && inner !== null) return refusal(inner, where);
   const msg = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown } | null)?.code;
-  const at = `Redis at ${redact(url)}`;
+  const at = `Redis at ${where}`;
   if (msg.startsWith('WRONGPASS') || msg.startsWith('NOAUTH')) {
     return new RedisStartError('redis_auth', `${at} refused the credentials: ${msg} (give them in the URL: redis://USER:PASSWORD@HOST:PORT, or redis://:PASSWORD@HOST:PORT for the default user)`);
   }
@@ -183,6 +207,17 @@ function refusal(err: unknown, url: string): RedisStartError | undefined {
     return new RedisStartError('redis_tls', `${at}: its TLS certificate is not trusted: ${msg} (${code}; ${hint})`);
   }
   return undefined;
+}
+
+/** Names a target for logs and errors, passwords hidden. */
+function describe(target: RedisTarget): string {
+  return typeof target === 'string' ? redact(target) : `cluster ${target.cluster.map(redact).join(',')}`;
+}
+
+/** Host and port of a seed URL (IPv6 without its brackets). */
+function seedNode(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port === '' ? 6379 : Number(u.port) };
 }
 
 /** Hides a password in a Redis URL for logs and errors. */
@@ -205,7 +240,9 @@ export class RedisEngine implements Engine {
   readonly moderation: ModerationStore;
   readonly gate: RedisGateStore;
 
-  readonly #url: string;
+  readonly #target: RedisTarget;
+  /** The target as logs and errors show it (passwords hidden). */
+  readonly #where: string;
   readonly #keys: RedisKeys;
   readonly #opts: Required<Omit<RedisEngineOptions, 'nodeId' | 'keyPrefix' | 'log'>>;
   readonly #log: NonNullable<RedisEngineOptions['log']>;
@@ -229,8 +266,10 @@ export class RedisEngine implements Engine {
     gateScripts: 0,
   };
 
-  #cmd: Redis | undefined;
-  #sub: Redis | undefined;
+  #cmd: Client | undefined;
+  #sub: Client | undefined;
+  /** Cluster: the last heartbeat failed (a shard is down or unreachable); the node is not ready. */
+  #heartbeatFailed = false;
   #listener: EngineListener | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -265,10 +304,12 @@ export class RedisEngine implements Engine {
   #spare: RelayEvent[] = [];
   #flushScheduled = false;
 
-  constructor(url: string, options: RedisEngineOptions = {}) {
-    this.#url = url;
+  constructor(target: RedisTarget, options: RedisEngineOptions = {}) {
+    if (typeof target !== 'string' && target.cluster.length === 0) throw new TypeError('a Redis Cluster needs at least one seed node');
+    this.#target = target;
+    this.#where = describe(target);
     this.nodeId = options.nodeId ?? randomUUID();
-    this.#keys = redisKeys(options.keyPrefix ?? defaults.keyPrefix);
+    this.#keys = redisKeys(options.keyPrefix ?? defaults.keyPrefix, typeof target !== 'string');
     this.#opts = {
       heartbeatMs: options.heartbeatMs ?? defaults.heartbeatMs,
       deadlineMs: options.deadlineMs ?? defaults.deadlineMs,
@@ -291,7 +332,7 @@ export class RedisEngine implements Engine {
       } catch (err) {
         throw this.#unavailable(err);
       }
-    }, this.#keys.prefix);
+    }, this.#keys.moderation);
     this.presence = {
       report: (counts) => {
         this.#own = { online: counts.online, searching: counts.searching, chatting: counts.chatting };
@@ -302,7 +343,7 @@ export class RedisEngine implements Engine {
         chatting: this.#own.chatting + this.#others.chatting,
       }),
     };
-    this.gate = new RedisGateStore(this.#keys.prefix, async (script, keys, args) => {
+    this.gate = new RedisGateStore(this.#keys.gate, async (script, keys, args) => {
       if (!this.#ready) throw new EngineUnavailableError();
       this.#stats.gateScripts++;
       try {
@@ -333,18 +374,57 @@ export class RedisEngine implements Engine {
       maxRetriesPerRequest: 1,
       connectionName: `strangers:${this.nodeId}`,
     };
-    // Commands fail at once while disconnected (no offline queue): the chat gets an error code now
-    // rather than a match minutes later; an unanswered command is not resent after a reconnect
-    // (a pairing that did run is repaired by re-enqueueing, see #reconcile).
-    const cmd = new Redis(this.#url, {
-      ...common,
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      enableAutoPipelining: true,
-      commandTimeout: this.#opts.commandTimeoutMs,
-    });
-    // The subscriber resubscribes itself on 'ready' so that readiness waits for SUBSCRIBE's reply.
-    const sub = new Redis(this.#url, { ...common, autoResubscribe: false });
+    let cmd: Client;
+    let sub: Client;
+    const target = this.#target;
+    if (typeof target === 'string') {
+      // Commands fail at once while disconnected (no offline queue): the chat gets an error code now
+      // rather than a match minutes later; an unanswered command is not resent after a reconnect
+      // (a pairing that did run is repaired by re-enqueueing, see #reconcile).
+      cmd = new Redis(target, {
+        ...common,
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        enableAutoPipelining: true,
+        commandTimeout: this.#opts.commandTimeoutMs,
+      });
+      // The subscriber resubscribes itself on 'ready' so that readiness waits for SUBSCRIBE's reply.
+      sub = new Redis(target, { ...common, autoResubscribe: false });
+      sub.on('message', this.#onMessage);
+    } else {
+      const first = new URL(target.cluster[0]!);
+      const nodeOptions = {
+        connectTimeout: this.#opts.startTimeoutMs,
+        connectionName: common.connectionName,
+        maxRetriesPerRequest: 1,
+        autoResendUnfulfilledCommands: false,
+        ...(first.username !== '' ? { username: decodeURIComponent(first.username) } : {}),
+        ...(first.password !== '' ? { password: decodeURIComponent(first.password) } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+      };
+      const seeds = target.cluster.map(seedNode);
+      const cluster = {
+        lazyConnect: true,
+        clusterRetryStrategy: common.retryStrategy,
+        // A failover moves slots: find the new owners soon (a MOVED reply also refreshes at once).
+        slotsRefreshInterval: 1000,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+      };
+      // Commands are routed by slot; they fail rather than wait while the cluster is unreachable.
+      cmd = new Cluster(seeds, {
+        ...cluster,
+        enableOfflineQueue: false,
+        enableAutoPipelining: true,
+        redisOptions: { ...nodeOptions, commandTimeout: this.#opts.commandTimeoutMs },
+      });
+      // Sharded pub/sub: one subscriber connection to the shard that owns the own channel's slot,
+      // followed through failovers by ioredis; the heartbeat's probe tells whether it still hears.
+      sub = new Cluster(seeds, { ...cluster, shardedSubscribers: true, redisOptions: nodeOptions });
+      sub.on('smessage', this.#onMessage);
+      cmd.on('node error', this.#onRedisError);
+      sub.on('node error', this.#onRedisError);
+    }
     this.#cmd = cmd;
     this.#sub = sub;
     cmd.on('error', this.#onRedisError);
@@ -353,13 +433,12 @@ export class RedisEngine implements Engine {
     cmd.on('close', this.#onCmdClose);
     sub.on('ready', this.#onSubReady);
     sub.on('close', this.#onSubClose);
-    sub.on('message', this.#onMessage);
 
     const up = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#onStartRefused = undefined;
         const last = this.#lastError === undefined ? 'no error reported: the connection or its TLS handshake never completed' : `last error: ${this.#lastError}`;
-        reject(new RedisStartError('redis_unreachable', `cannot reach Redis at ${redact(this.#url)} within ${this.#opts.startTimeoutMs} ms (${last})`));
+        reject(new RedisStartError('redis_unreachable', `cannot reach Redis at ${this.#where} within ${this.#opts.startTimeoutMs} ms (${last})`));
       }, this.#opts.startTimeoutMs);
       this.#onFirstReady = () => {
         clearTimeout(timer);
@@ -383,7 +462,7 @@ export class RedisEngine implements Engine {
     }
     this.#timer = setInterval(this.#heartbeat, this.#opts.heartbeatMs);
     this.#timer.unref();
-    this.#log('info', 'redis engine ready', { nodeId: this.nodeId, redis: redact(this.#url) });
+    this.#log('info', 'redis engine ready', { nodeId: this.nodeId, redis: this.#where });
   }
 
   async close(): Promise<void> {
@@ -528,7 +607,8 @@ export class RedisEngine implements Engine {
       }
       this.#stats.published++;
       const count = encoded.length;
-      cmd.publish(channel, count === 1 ? encoded[0]! : encodeRelayBatch(encoded)).catch((err: unknown) => this.#onPublishError(err, count));
+      const message = count === 1 ? encoded[0]! : encodeRelayBatch(encoded);
+      (this.#keys.cluster ? (cmd as Cluster).spublish(channel, message) : cmd.publish(channel, message)).catch((err: unknown) => this.#onPublishError(err, count));
     }
     this.#outbox.clear();
   };
@@ -586,7 +666,7 @@ export class RedisEngine implements Engine {
     if (this.#onStartRefused === undefined) return;
     const code = (err as { code?: unknown } | null)?.code;
     this.#lastError = `${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` (${code})` : ''}`;
-    const refused = refusal(err, this.#url);
+    const refused = refusal(err, this.#where);
     if (refused !== undefined) this.#onStartRefused(refused);
   }
 
@@ -616,6 +696,14 @@ export class RedisEngine implements Engine {
   readonly #onSubReady = (): void => {
     const sub = this.#sub;
     if (this.#closed || sub === undefined) return;
+    if (this.#keys.cluster) {
+      // Heard or not, the probe decides (ioredis resubscribes by itself after a failover).
+      (sub as Cluster).ssubscribe(this.#keys.relayChannel(this.nodeId)).then(
+        () => void this.#probe(),
+        (err: unknown) => this.#onRedisError(err instanceof Error ? err : new Error(String(err))),
+      );
+      return;
+    }
     sub.subscribe(this.#keys.relayChannel(this.nodeId)).then(
       () => {
         if (this.#closed) return;
@@ -625,6 +713,38 @@ export class RedisEngine implements Engine {
       (err: unknown) => this.#onRedisError(err instanceof Error ? err : new Error(String(err))),
     );
   };
+
+  #probing = false;
+  #probeMisses = 0;
+
+  /**
+   * Cluster: publishes an empty batch on the own channel. `SPUBLISH` answers how many subscribers
+   * heard it on the shard that owns the channel: 0 (or an error) means this node would not hear
+   * the other nodes, and is not ready. After two misses in a row it subscribes again.
+   */
+  async #probe(): Promise<void> {
+    const cmd = this.#cmd as Cluster | undefined;
+    if (this.#closed || cmd === undefined || this.#probing) return;
+    this.#probing = true;
+    let heard = false;
+    try {
+      heard = Number(await cmd.spublish(this.#keys.relayChannel(this.nodeId), PROBE)) >= 1;
+    } catch (err) {
+      this.#stats.redisErrors++;
+      if (!this.#loggedOutage) this.#log('warn', 'redis engine: relay probe failed', { error: String(err) });
+    } finally {
+      this.#probing = false;
+    }
+    if (this.#closed) return;
+    this.#probeMisses = heard ? 0 : this.#probeMisses + 1;
+    if (this.#probeMisses === 2) {
+      (this.#sub as Cluster | undefined)?.ssubscribe(this.#keys.relayChannel(this.nodeId)).catch(() => {});
+    }
+    if (heard !== this.#subscribed) {
+      this.#subscribed = heard;
+      this.#update();
+    }
+  }
 
   readonly #onSubClose = (): void => {
     if (this.#closed || !this.#subscribed) return;
@@ -674,14 +794,30 @@ export class RedisEngine implements Engine {
         [k.nodes, k.presence],
         [k.prefix, this.nodeId, String(this.#opts.deadlineMs), `${own.online},${own.searching},${own.chatting}`, String(this.#opts.deadlineMs * 10)],
       )) as [string, string, string[], string[]];
+      if (this.#heartbeatFailed) {
+        // Cluster: the queue's shard answers again (failed over, or back): as after a reconnection.
+        this.#heartbeatFailed = false;
+        this.#upSince = Date.now();
+      }
       if (!this.#closed) this.#onHeartbeat(res);
     } catch (err) {
       this.#stats.redisErrors++;
       this.#startError(err); // e.g. NOPERM: an ACL without a command the scripts call
       if (!this.#loggedOutage) this.#log('warn', 'redis engine: heartbeat failed', { error: String(err) });
+      if (this.#keys.cluster && !this.#closed) {
+        // One shard down leaves the cluster client connected: the failed heartbeat is the outage.
+        this.#heartbeatFailed = true;
+        this.#reconnected = true;
+        this.#loggedOutage = true;
+        if (this.#announced) {
+          this.#announced = false;
+          this.#update();
+        }
+      }
     } finally {
       this.#heartbeatRunning = false;
     }
+    if (this.#keys.cluster && !this.#heartbeatFailed) void this.#probe();
   };
 
   #onHeartbeat([nowText, prev, nodesFlat, presenceFlat]: [string, string, string[], string[]]): void {
@@ -796,7 +932,7 @@ export class RedisEngine implements Engine {
   }
 }
 
-async function quit(r: Redis | undefined): Promise<void> {
+async function quit(r: Client | undefined): Promise<void> {
   if (r === undefined) return;
   if (r.status !== 'ready') {
     r.disconnect();
@@ -813,8 +949,11 @@ async function quit(r: Redis | undefined): Promise<void> {
   }
 }
 
-/** Creates a Redis engine for `url` (`redis://` or `rediss://`). Call `start()` to connect. */
-export function createRedisEngine(url: string, options: RedisEngineOptions = {}): RedisEngine {
-  return new RedisEngine(url, options);
+/**
+ * Creates a Redis engine for `target`: a URL (`redis://` or `rediss://`), or `{ cluster: seeds }`
+ * for a Redis Cluster. Call `start()` to connect.
+ */
+export function createRedisEngine(target: RedisTarget, options: RedisEngineOptions = {}): RedisEngine {
+  return new RedisEngine(target, options);
 }
 

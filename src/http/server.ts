@@ -90,6 +90,8 @@ export interface ServerConfig {
   chat?: Partial<ChatOptions>;
   /** Redis URL: selects the Redis engine. */
   redis?: string | undefined;
+  /** Seed nodes of a Redis Cluster (`redis://`/`rediss://` URLs): selects the Redis engine on a cluster. */
+  redisCluster?: readonly string[] | undefined;
   /** An engine to use instead of creating one (tests, in-process clusters). */
   engine?: Engine;
   /** @default a pino logger at `logLevel` */
@@ -434,7 +436,7 @@ export class StrangersServer {
       internalPort = (internal.address() as AddressInfo).port;
     }
     this.log.info(
-      { event: 'start', host: address.address, port: address.port, internalPort, tls: this.secure, engine: this.#config.redis ? 'redis' : 'memory', node: this.engine.nodeId },
+      { event: 'start', host: address.address, port: address.port, internalPort, tls: this.secure, engine: this.#config.redisCluster?.length ? 'redis-cluster' : this.#config.redis ? 'redis' : 'memory', node: this.engine.nodeId },
       `listening on ${this.url}`,
     );
     return address;
@@ -575,13 +577,13 @@ function methodNotAllowed(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /**
- * Builds a server from its configuration (the engine is created from `redis`, unless given).
+ * Builds a server from its configuration (the engine is created from `redis` or `redisCluster`, unless given).
  * Call `listen()` to start it and `stop()` to drain it.
  */
 export async function createServer(config: ServerConfig = {}): Promise<StrangersServer> {
   const log = config.logger ?? createLogger(config.logLevel ?? 'info');
   const engineLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void => log[level]({ event: 'engine', ...fields }, msg);
-  const engine = config.engine ?? (await createEngine({ redis: config.redis, redisOptions: { log: engineLog } }));
+  const engine = config.engine ?? (await createEngine({ redis: config.redis, redisCluster: config.redisCluster, redisOptions: { log: engineLog } }));
   return new StrangersServer(config, engine, log);
 }
 
