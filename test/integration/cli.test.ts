@@ -11,7 +11,7 @@ const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 test('--help lists every flag with its environment variable', () => {
   const r = spawnSync(process.execPath, [main, 'serve', '--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0);
-  for (const flag of ['host', 'port', 'tls-cert', 'tls-key', 'origins', 'rate-limit', 'rate-burst', 'max-per-ip', 'max-connections', 'max-message-chars', 'interest-wait', 'redis', 'workers', 'log-level', 'gate', 'pow-cost', 'session-ttl', 'max-per-person']) {
+  for (const flag of ['host', 'port', 'tls-cert', 'tls-key', 'origins', 'rate-limit', 'rate-burst', 'max-per-ip', 'max-connections', 'max-message-chars', 'interest-wait', 'redis', 'redis-cluster', 'workers', 'log-level', 'gate', 'pow-cost', 'session-ttl', 'max-per-person']) {
     assert.ok(r.stdout.includes(`--${flag} `), flag);
     assert.ok(r.stdout.includes(`STRANGERS_${flag.toUpperCase().replace(/-/g, '_')}`), flag);
   }
@@ -37,6 +37,12 @@ test('a bad value exits 2 with one line naming the setting', () => {
     [['--session-ttl', '31d'], {}, '--session-ttl'],
     [[], { STRANGERS_SESSION_TTL: '800h' }, 'STRANGERS_SESSION_TTL'],
     [['--max-per-person', 'few'], {}, '--max-per-person'],
+    [['--redis-cluster', '10.0.0.1'], {}, '--redis-cluster'],
+    [['--redis-cluster', 'http://10.0.0.1:6379'], {}, '--redis-cluster'],
+    [[], { STRANGERS_REDIS_CLUSTER: 'redis://10.0.0.1:6379/2' }, 'STRANGERS_REDIS_CLUSTER'],
+    [['--redis-cluster', 'redis://10.0.0.1:6379,rediss://10.0.0.2:6379'], {}, '--redis-cluster'],
+    [['--redis-cluster', '10.0.0.1:6379'], {}, 'STRANGERS_SECRET'],
+    [['--redis-cluster', '10.0.0.1:6379', '--redis', 'redis://10.0.0.1:6379'], { STRANGERS_SECRET: 'a-test-secret-of-at-least-32-characters' }, '--redis-cluster'],
   ];
   for (const [args, env, name] of cases) {
     const r = spawnSync(process.execPath, [main, 'serve', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
@@ -45,6 +51,22 @@ test('a bad value exits 2 with one line naming the setting', () => {
     assert.equal(lines.length, 1, r.stderr);
     assert.ok(lines[0]!.includes(name), r.stderr);
   }
+});
+
+test('--redis-cluster: seeds from the flag or STRANGERS_REDIS_CLUSTER, credentials and TLS of the cluster on every seed', () => {
+  const secret = 'a-test-secret-of-at-least-32-characters';
+  const a = parseServeArgs(['--redis-cluster', '10.0.0.1:6379, 10.0.0.2:6380', '--workers', '2'], { STRANGERS_SECRET: secret });
+  assert.ok(!a.help);
+  if (a.help) return;
+  assert.deepEqual(a.config.redisCluster, ['redis://10.0.0.1:6379', 'redis://10.0.0.2:6380']);
+  assert.equal(a.config.redis, undefined);
+  assert.equal(a.config.workers, 2);
+  const b = parseServeArgs([], { STRANGERS_SECRET: secret, STRANGERS_REDIS_CLUSTER: 'rediss://strangers:p%40ss@redis-0.internal:6379,redis-1.internal:6379' });
+  if (b.help) return;
+  assert.deepEqual(b.config.redisCluster, ['rediss://strangers:p%40ss@redis-0.internal:6379', 'rediss://strangers:p%40ss@redis-1.internal:6379']);
+  const c = parseServeArgs(['--redis-cluster', '[::1]:7000'], { STRANGERS_SECRET: secret });
+  if (c.help) return;
+  assert.deepEqual(c.config.redisCluster, ['redis://[::1]:7000']);
 });
 
 test('flags win over environment; defaults', () => {

@@ -48,14 +48,16 @@ export class Node {
   }
 
   /**
-   * Starts `strangers serve` on a free port and waits for its start line (the session gate off
+   * Starts `strangers serve` on a free port (on one Redis: its URL; on a Redis Cluster: its
+   * seeds) and waits for its start line (the session gate off
    * unless `extra` sets `--gate`); rejects with a {@link NodeExitedError} if it exits first.
    * `env` adds to (or, with undefined, removes from) the test's environment.
    */
-  static async start(redis: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Node> {
+  static async start(redis: string | { readonly cluster: readonly string[] }, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Node> {
     const port = await freePort();
     const gate = [...(extra.includes('--gate') ? [] : ['--gate', 'off']), ...(extra.includes('--resume-window') ? [] : ['--resume-window', '0'])];
-    const args = [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--redis', redis, '--max-per-ip', '0', '--rate-limit', '0', '--log-level', 'info', ...gate, ...extra];
+    const engine = typeof redis === 'string' ? ['--redis', redis] : ['--redis-cluster', redis.cluster.join(',')];
+    const args = [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), ...engine, '--max-per-ip', '0', '--rate-limit', '0', '--log-level', 'info', ...gate, ...extra];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRANGERS_SECRET: TEST_SECRET, ...env } });
     const node = new Node(proc, port);
     await new Promise<void>((resolve, reject) => {
