@@ -110,14 +110,17 @@ describe('Redis Cluster: server processes on a cluster of three shards', skipUnl
   const watchReadiness = (): { stop(): Promise<number[][]> } => {
     const seen: number[][] = nodes.map(() => []);
     let on = true;
+    const poll = (): Promise<unknown> =>
+      Promise.all(nodes.map(async (n, i) => {
+        const s = await n.get('/readyz').then((r) => r.status, () => 0);
+        if (seen[i]!.at(-1) !== s) seen[i]!.push(s);
+      }));
     const loop = (async () => {
       while (on) {
-        await Promise.all(nodes.map(async (n, i) => {
-          const s = await n.get('/readyz').then((r) => r.status, () => 0);
-          if (seen[i]!.at(-1) !== s) seen[i]!.push(s);
-        }));
+        await poll();
         await sleep(50);
       }
+      await poll(); // the state at the end
     })();
     return {
       async stop() {
