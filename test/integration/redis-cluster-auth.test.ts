@@ -50,6 +50,7 @@ describe('Redis Cluster with a password and an ACL user', skipUnlessCI(missing),
       await p.until(() => p.state === 'searching', 2000, 'searching');
       q.find();
       await p.until(() => p.partner === q.id, 5000, 'p hears q');
+      await q.until(() => q.partner === p.id, 5000, 'q hears p');
       for (let i = 0; i < 20; i++) {
         p.say();
         q.say();
