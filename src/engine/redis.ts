@@ -437,7 +437,10 @@ export class RedisEngine implements Engine {
     const up = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#onStartRefused = undefined;
-        const last = this.#lastError === undefined ? 'no error reported: the connection or its TLS handshake never completed' : `last error: ${this.#lastError}`;
+        let last = this.#lastError === undefined ? 'no error reported: the connection or its TLS handshake never completed' : `last error: ${this.#lastError}`;
+        if (this.#keys.cluster && this.#lastError === undefined && this.#cmdUp) {
+          last = `connected, but ${!this.#announced ? 'the heartbeat script never succeeded' : 'the own relay channel was never heard (sharded subscription)'}`;
+        }
         reject(new RedisStartError('redis_unreachable', `cannot reach Redis at ${this.#where} within ${this.#opts.startTimeoutMs} ms (${last})`));
       }, this.#opts.startTimeoutMs);
       this.#onFirstReady = () => {
@@ -715,6 +718,8 @@ export class RedisEngine implements Engine {
   };
 
   #probing = false;
+  /** A probe was asked for while one was in flight (e.g. the subscription just completed): run again. */
+  #probeAgain = false;
   #probeMisses = 0;
 
   /**
@@ -724,8 +729,13 @@ export class RedisEngine implements Engine {
    */
   async #probe(): Promise<void> {
     const cmd = this.#cmd as Cluster | undefined;
-    if (this.#closed || cmd === undefined || this.#probing) return;
+    if (this.#closed || cmd === undefined) return;
+    if (this.#probing) {
+      this.#probeAgain = true;
+      return;
+    }
     this.#probing = true;
+    this.#probeAgain = false;
     let heard = false;
     try {
       heard = Number(await cmd.spublish(this.#keys.relayChannel(this.nodeId), PROBE)) >= 1;
@@ -744,6 +754,7 @@ export class RedisEngine implements Engine {
       this.#subscribed = heard;
       this.#update();
     }
+    if (this.#probeAgain) void this.#probe();
   }
 
   readonly #onSubClose = (): void => {
