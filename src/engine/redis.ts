@@ -671,6 +671,32 @@ export class RedisEngine implements Engine {
     this.#lastError = `${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` (${code})` : ''}`;
     const refused = refusal(err, this.#where);
     if (refused !== undefined) this.#onStartRefused(refused);
+    else if (typeof this.#target !== 'string' && !this.#diagnosed) void this.#diagnoseSeed(this.#target.cluster[0]!);
+  }
+
+  #diagnosed = false;
+
+  /**
+   * Cluster, while starting: ioredis reports a seed it could not use as "Failed to refresh slots
+   * cache" without the cause (a refused TLS certificate, for one). One plain connection to the
+   * first seed, with the same settings, tells it; a cause retrying cannot cure fails start() now.
+   */
+  async #diagnoseSeed(seed: string): Promise<void> {
+    this.#diagnosed = true;
+    const probe = new Redis(seed, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: this.#opts.startTimeoutMs, enableOfflineQueue: false });
+    let cause: unknown;
+    probe.on('error', (err: unknown) => (cause ??= err));
+    try {
+      await probe.connect();
+      await probe.ping();
+    } catch (err) {
+      cause ??= err;
+    } finally {
+      probe.disconnect();
+    }
+    if (cause === undefined || this.#onStartRefused === undefined) return;
+    const refused = refusal(cause, this.#where);
+    if (refused !== undefined) this.#onStartRefused(refused);
   }
 
   readonly #onRedisError = (err: Error): void => {

@@ -8,7 +8,7 @@
  * Missing `redis-server` or `redis-cli`: the tests skip with a message, or FAIL when `CI=true`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -33,9 +33,12 @@ export class ClusterNode {
     readonly busPort: number,
     readonly dir: string,
     args: readonly string[],
+    tls = false,
   ) {
+    // With TLS the port is TLS only, and so are the cluster bus and replication.
+    const ports = tls ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes'] : ['--port', String(port)];
     this.#args = [
-      '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-port', String(busPort),
+      ...ports, '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-port', String(busPort),
       '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000', '--dir', dir, '--save', '', '--appendonly', 'no',
       ...args,
     ];
@@ -43,6 +46,11 @@ export class ClusterNode {
 
   get running(): boolean {
     return this.#proc !== undefined;
+  }
+
+  /** The process id while running (benchmarks pin it to a core). */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
   }
 
   async start(): Promise<void> {
@@ -89,6 +97,8 @@ export interface RedisClusterOptions {
   args?: readonly string[];
   /** The password to give redis-cli and the admin connections (with `--requirepass`). */
   password?: string;
+  /** TLS only, with this certificate (for 127.0.0.1) and CA; clients are not asked for one. */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 /** A Redis Cluster of our own. */
@@ -96,16 +106,18 @@ export class RedisCluster {
   readonly nodes: ClusterNode[];
   readonly #root: string;
   readonly #password: string | undefined;
+  readonly #tls: RedisClusterOptions['tls'];
 
-  private constructor(nodes: ClusterNode[], root: string, password: string | undefined) {
+  private constructor(nodes: ClusterNode[], root: string, password: string | undefined, tls: RedisClusterOptions['tls']) {
     this.nodes = nodes;
     this.#root = root;
     this.#password = password;
+    this.#tls = tls;
   }
 
-  /** `redis://127.0.0.1:PORT` of every node (any of them is a seed). */
+  /** `redis://127.0.0.1:PORT` (`rediss://` with TLS) of every node (any of them is a seed). */
   get seeds(): string[] {
-    return this.nodes.map((n) => `redis://127.0.0.1:${n.port}`);
+    return this.nodes.map((n) => `${this.#tls ? 'rediss' : 'redis'}://127.0.0.1:${n.port}`);
   }
 
   static async start(options: RedisClusterOptions = {}): Promise<RedisCluster> {
@@ -123,12 +135,13 @@ export class RedisCluster {
       }
     };
     for (let i = 0; i < count; i++) {
-      nodes.push(new ClusterNode(await port(), await port(), mkdtempSync(join(root, `node${i}-`)), options.args ?? []));
+      const tls = options.tls ? ['--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no'] : [];
+      nodes.push(new ClusterNode(await port(), await port(), mkdtempSync(join(root, `node${i}-`)), [...tls, ...(options.args ?? [])], options.tls !== undefined));
     }
-    const cluster = new RedisCluster(nodes, root, options.password);
+    const cluster = new RedisCluster(nodes, root, options.password, options.tls);
     try {
       await Promise.all(nodes.map((n) => n.start()));
-      const auth = options.password !== undefined ? ['-a', options.password, '--no-auth-warning'] : [];
+      const auth = [...(options.password !== undefined ? ['-a', options.password, '--no-auth-warning'] : []), ...(options.tls ? ['--tls', '--cacert', options.tls.ca] : [])];
       const create = spawnSync(
         'redis-cli',
         [...auth, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(options.replicas ?? 0), '--cluster-yes'],
@@ -145,7 +158,8 @@ export class RedisCluster {
 
   /** A plain connection to one node (for CLUSTER commands and INFO). */
   admin(port: number): Redis {
-    const r = new Redis({ host: '127.0.0.1', port, password: this.#password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const tls = this.#tls ? { tls: { ca: readFileSync(this.#tls.ca) } } : {};
+    const r = new Redis({ host: '127.0.0.1', port, password: this.#password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...tls });
     r.on('error', () => {});
     return r;
   }
