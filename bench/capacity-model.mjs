@@ -49,8 +49,8 @@ const R = {
   queueUsPerMatch: queue.redisCpuUsPerMatch,
   /** Redis CPU per PUBLISH of a 200-byte line at saturation (redis-benchmark). */
   usPerPublish: costs.relay?.redisCpuUsPerPublish ?? per.crossNodeMessage.redisCpuUs,
-  /** Redis CPU per node per second (heartbeat script over 2 nodes). */
-  usPerNodeSecond: per.node.redisCpuUsPerSecond,
+  /** The heartbeat script's own time with 2 nodes (it reads every node's entries: grows with them). */
+  heartbeatScriptUs: per.node.heartbeatScriptUs,
 };
 
 const users = opt('users', '100000,1000000,10000000').split(',').map(Number);
@@ -69,7 +69,10 @@ const rows = users.map((U) => {
   const matchFlowCpu = (matchesPerSec * R.usPerMatch) / 1e6; // includes the queue, moderation, relay of the match's events
   const moderationAndMatchRelayCpu = Math.max(0, matchFlowCpu - queueCpu);
   const relayCpu = (linesPerSec * R.usPerPublish) / 1e6;
-  const heartbeatCpu = (nodes * P.nodeCores * R.usPerNodeSecond * (nodes * P.nodeCores / 2)) / 1e6; // each worker's heartbeat reads every worker's entries: O(workers^2)
+  // Every worker heartbeats once a second and reads every worker's entries: O(workers^2). Each
+  // heartbeat also costs a round trip (taken at the PUBLISH's cost) and a relay probe on a cluster.
+  const workers = nodes * P.nodeCores;
+  const heartbeatCpu = (workers * (R.heartbeatScriptUs * Math.max(1, workers / 2) + 2 * R.usPerPublish)) / 1e6;
   const queueShards = Math.max(1, Math.ceil(queueCpu / P.headroom));
   const relayShards = Math.max(1, Math.ceil(relayCpu / P.headroom));
   const redisMasters = Math.max(3, queueShards + relayShards + Math.ceil((moderationAndMatchRelayCpu + heartbeatCpu) / P.headroom));
@@ -85,7 +88,7 @@ if (args.includes('--json')) {
   const f = (n, d = 1) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(d));
   const out = [
     `Profile: ${P.chatting * 100} % chatting (a line every ${P.lineEverySec} s), conversations of ${P.conversationSec} s, a ping every ${P.pingSec} s; nodes of ${P.nodeCores} cores / ${P.nodeGiB} GiB; every CPU at most ${P.headroom * 100} % busy.`,
-    `Redis unit costs (${costs.startedAt}): ${f(R.usPerMatch)} µs per match (whole flow), ${f(R.queueUsPerMatch)} µs of it in the queue, ${f(R.usPerPublish)} µs per relayed line, ${f(R.usPerNodeSecond)} µs per node-second.`,
+    `Redis unit costs (${costs.startedAt}): ${f(R.usPerMatch)} µs per match (whole flow), ${f(R.queueUsPerMatch)} µs of it in the queue, ${f(R.usPerPublish)} µs per relayed line, ${f(R.heartbeatScriptUs)} µs per heartbeat script (2 nodes).`,
     '',
     '| concurrent users | matches/s | lines/s | node cores busy | nodes | queue (Redis cores) | moderation + match events | relay | heartbeats | Redis masters (queue + relay + rest) | network |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -143,7 +143,8 @@ async function usersScenario(redis, redisPort, key, name, users, loads, window) 
   const events = { matches: nb.matches - na.matches, remote: nb.remote - na.remote, local: nb.local - na.local };
   log(`\n== ${name}: ${users} users, ${d.seconds.toFixed(1)} s: Redis CPU ${(100 * d.cpu / d.seconds).toFixed(2)} %, ${d.sent} commands sent (${d.inScripts} more inside scripts); matches ${events.matches}, lines across nodes ${events.remote}, on one node ${events.local}`);
   log(`   ${Object.entries(d.calls).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([k, n]) => `${k} ${n}`).join(', ')}`);
-  for (const o of outs) if (o.code !== 0 && o.code !== null) log(`   (a load exited ${o.code})\n${o.out.split('\n').slice(-6).join('\n')}`);
+  // The loads are stopped (SIGINT) after the window: their partial reports are not used.
+  void outs;
   return { key, name, users, nodes: 2, ...d, events };
 }
 
@@ -242,6 +243,11 @@ if (only.includes('users') || only.includes('queue')) {
       // much larger than what one churner meets in the window keeps avoid lists sparse, as with
       // real users; a small one would measure pairings that scan past avoided waiters.
       const n = quick ? { idle: 400, pairs: 100, churn: 400 } : { idle: 2000, pairs: 500, churn: 1000 };
+      // Redis's own cost when nobody uses it (its timers), then the two nodes' (heartbeats).
+      const alone0 = await redisCounters(redis);
+      await sleep(W * 1000);
+      results.redisAlone = diff(alone0, await redisCounters(redis));
+      log(`\n== Redis alone: ${fmt((100 * results.redisAlone.cpu) / results.redisAlone.seconds)} % of a core`);
       results.users.push(await usersScenario(redis, redisPort, 'none', 'no users (the two nodes alone)', 0, [], W));
       results.users.push(await usersScenario(redis, redisPort, 'idle', 'idle', n.idle, [['idle', '--connections', String(n.idle)]], W));
       results.users.push(await usersScenario(redis, redisPort, 'chat', 'chatting, 1 msg/s, every pair across the nodes', 2 * n.pairs, [['chat', '--pairs', String(n.pairs), '--rate', '1', '--cross-pairs']], W));
@@ -307,13 +313,14 @@ const u = Object.fromEntries(results.users.map((s) => [s.key, s]));
 const md = [`Machine: ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}`, `Start: ${results.machine.uptime}`, `End: ${results.machine.uptimeAtEnd}`, ''];
 if (results.users.length > 0) {
   const baseline = u.none;
-  const nodeCpuPerSec = baseline.cpu / baseline.seconds / 2;
+  const alone = results.redisAlone ?? { cpu: 0, seconds: 1 };
+  const nodeCpuPerSec = Math.max(0, baseline.cpu / baseline.seconds - alone.cpu / alone.seconds) / 2;
   const nodeCmdsPerSec = baseline.sent / baseline.seconds / 2;
   const net = (s) => ({ cpu: s.cpu - nodeCpuPerSec * 2 * s.seconds, sent: s.sent - nodeCmdsPerSec * 2 * s.seconds, inScripts: s.inScripts - (baseline.inScripts / baseline.seconds) * s.seconds });
   const idle = net(u.idle);
   const chat = net(u.chat);
   const churn = net(u.churn);
-  per.node = { redisCpuUsPerSecond: 1e6 * nodeCpuPerSec, commandsPerSecond: nodeCmdsPerSec };
+  per.node = { redisCpuUsPerSecond: 1e6 * nodeCpuPerSec, commandsPerSecond: nodeCmdsPerSec, heartbeatScriptUs: (baseline.usec.evalsha ?? 0) / Math.max(1, baseline.calls.evalsha ?? 0), redisAloneCpuPercent: (100 * alone.cpu) / alone.seconds };
   per.idleUserMinute = { redisCpuUs: (1e6 * idle.cpu) / u.idle.users / (u.idle.seconds / 60), commands: idle.sent / u.idle.users / (u.idle.seconds / 60) };
   per.crossNodeMessage = { redisCpuUs: (1e6 * chat.cpu) / u.chat.events.remote, commands: chat.sent / u.chat.events.remote };
   per.chattingUserMinute = { redisCpuUs: (1e6 * chat.cpu) / u.chat.users / (u.chat.seconds / 60), commands: chat.sent / u.chat.users / (u.chat.seconds / 60), messagesPerMinute: u.chat.events.remote / u.chat.users / (u.chat.seconds / 60) };
@@ -327,8 +334,9 @@ if (results.users.length > 0) {
   md.push('### What users cost Redis (one Redis, two nodes)', '', '| load | users | window | Redis CPU | commands sent per s | inside scripts per s | matches | lines across nodes |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const s of results.users) md.push(`| ${s.name} | ${s.users} | ${fmt(s.seconds)} s | ${fmt((100 * s.cpu) / s.seconds)} % | ${fmt(s.sent / s.seconds)} | ${fmt(s.inScripts / s.seconds)} | ${s.events.matches} | ${s.events.remote} |`);
   md.push('', '| unit | Redis CPU | commands sent (round trips) |', '| --- | --- | --- |');
-  md.push(`| one node, per second (heartbeat) | ${fmt(per.node.redisCpuUsPerSecond)} µs | ${fmt(per.node.commandsPerSecond)} |`);
-  md.push(`| idle user, per minute | ${fmt(per.idleUserMinute.redisCpuUs)} µs | ${fmt(per.idleUserMinute.commands, 3)} |`);
+  md.push(`| Redis alone (its own timers), per second | ${fmt(1e4 * per.node.redisAloneCpuPercent)} µs | 0 |`);
+  md.push(`| one node, per second (heartbeat: ${fmt(per.node.heartbeatScriptUs)} µs inside the script, 2 nodes) | ${fmt(per.node.redisCpuUsPerSecond)} µs | ${fmt(per.node.commandsPerSecond)} |`);
+  md.push(`| idle user, per minute | ${fmt(per.idleUserMinute.redisCpuUs)} µs (noise: the difference of two small figures) | ${fmt(Math.max(0, per.idleUserMinute.commands), 3)} |`);
   md.push(`| chatting user at 1 msg/s, per minute (every line across nodes) | ${fmt(per.chattingUserMinute.redisCpuUs)} µs | ${fmt(per.chattingUserMinute.commands)} |`);
   md.push(`| one line across nodes | ${fmt(per.crossNodeMessage.redisCpuUs)} µs | ${fmt(per.crossNodeMessage.commands, 3)} |`);
   md.push(`| churning user, per minute (${fmt(per.churningUserMinute.matchesPerMinute)} matches) | ${fmt(per.churningUserMinute.redisCpuUs)} µs | ${fmt(per.churningUserMinute.commands)} |`);

@@ -31,7 +31,8 @@ import type { Waiter } from './engine.js';
  * On a Redis Cluster the prefix's text without its braces is a namespace `N` (`strangers`), and
  * each family of keys gets the hash tag it needs, so that the cluster spreads what can be spread:
  * - the matching queue, liveness and presence (read together by the pairing script): `{N:q}`
- * - moderation (reports, bans, skips, the review queue: its scripts read several): `{N:m}`
+ * - moderation: by whom it is about, `{N:m:<person>}` and `{N:a:<address>}`, with its indexes
+ *   (the review queue, bans in force) in `{N:m}` (moderation-redis-cluster.ts)
  * - the session gate's marks and counters (one key per script): tagged by their own key,
  *   `N:g:c:{<key>}`, so they spread over every shard
  * - relay channels (sharded pub/sub, `SPUBLISH`/`SSUBSCRIBE`): `N:relay:{<nodeId>}`, one per
@@ -40,10 +41,12 @@ import type { Waiter } from './engine.js';
 export interface RedisKeys {
   /** The matching queue's prefix (`P` of its scripts): `{strangers}`, or `{N:q}` on a cluster. */
   readonly prefix: string;
-  /** The moderation scripts' prefix: the same as `prefix` on one Redis, `{N:m}` on a cluster. */
+  /** The moderation scripts' prefix on one Redis (the same as `prefix`); `{N:m}` (its indexes) on a cluster. */
   readonly moderation: string;
   /** True on a Redis Cluster (the layout above; relay by sharded pub/sub). */
   readonly cluster: boolean;
+  /** The prefix without its braces (`strangers`): the cluster layout's `N`. */
+  readonly namespace: string;
   readonly waiters: string;
   readonly open: string;
   readonly pend: string;
@@ -64,6 +67,7 @@ export function redisKeys(prefix: string, cluster = false): RedisKeys {
     prefix: q,
     moderation: cluster ? `{${ns}:m}` : prefix,
     cluster,
+    namespace: ns,
     waiters: `${q}:w`,
     open: `${q}:open`,
     pend: `${q}:pend`,

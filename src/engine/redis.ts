@@ -35,6 +35,7 @@ import {
   matchedEvent,
 } from './engine.js';
 import { RedisModerationStore } from './moderation-redis.js';
+import { ClusterModerationStore } from './moderation-redis-cluster.js';
 import { RedisGateStore } from './redis-gate.js';
 import { decodeRelayMessage, encodeRelayBatch, encodeRelayEvent } from './redis-codec.js';
 import {
@@ -324,7 +325,7 @@ export class RedisEngine implements Engine {
       remove: (userId) => this.#remove(userId),
     };
     this.relay = { send: (nodeId, event) => this.#send(nodeId, event) };
-    this.moderation = new RedisModerationStore(async (script, keys, args) => {
+    const moderate = async (script: LuaScript, keys: string[], args: string[]): Promise<unknown> => {
       if (!this.#ready) throw new EngineUnavailableError();
       this.#stats.moderationScripts++;
       try {
@@ -332,7 +333,9 @@ export class RedisEngine implements Engine {
       } catch (err) {
         throw this.#unavailable(err);
       }
-    }, this.#keys.moderation);
+    };
+    // On a cluster, moderation's keys are spread by person and address (one slot per script).
+    this.moderation = this.#keys.cluster ? new ClusterModerationStore(moderate, this.#keys.namespace) : new RedisModerationStore(moderate, this.#keys.moderation);
     this.presence = {
       report: (counts) => {
         this.#own = { online: counts.online, searching: counts.searching, chatting: counts.chatting };

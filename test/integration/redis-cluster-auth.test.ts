@@ -12,12 +12,12 @@ import { haveOpenssl, makeTestCertificates, type TestCertificates } from '../sup
 import { Node, NodeExitedError, Talker } from './redis-nodes.js';
 
 /**
- * The cluster's ACL rule in docs/safety.md, word for word: the three key families of a cluster
- * (queue, moderation, gate), the sharded relay channels, and the commands the engine and its
+ * The cluster's ACL rule in docs/safety.md, word for word: the key families of a cluster (the
+ * queue; moderation by person, by address and its indexes; the gate), the sharded relay channels, and the commands the engine and its
  * scripts send, with the two CLUSTER subcommands the client needs to find the shards.
  */
 const clusterAclRule =
-  'user strangers on >PASSWORD ~{strangers:q}:* ~{strangers:m}:* ~strangers:g:* &strangers:relay:* -@all +hello +auth +client|setname +info +quit +cluster|slots +cluster|info +evalsha +eval +spublish +ssubscribe +del +hdel +hexists +hget +hgetall +hset +sadd +smembers +srem +time +zadd +zrange +zrangebyscore +zrem +get +set +incr +pexpire +hmget +hincrby +zscore +zcard +zrevrange +zremrangebyscore +zremrangebyrank +pttl';
+  'user strangers on >PASSWORD ~{strangers:q}:* ~{strangers:m* ~{strangers:a:* ~strangers:g:* &strangers:relay:* -@all +hello +auth +client|setname +info +quit +cluster|slots +cluster|info +evalsha +eval +spublish +ssubscribe +del +hdel +hexists +hget +hgetall +hset +sadd +smembers +srem +time +zadd +zrange +zrangebyscore +zrem +get +set +incr +pexpire +hmget +hincrby +zscore +zcard +zrevrange +zremrangebyscore +zremrangebyrank +pttl';
 
 const missing = clusterUnavailable();
 const noTls = missing ?? (haveOpenssl() ? undefined : 'openssl is not installed (needed to make test certificates)');
