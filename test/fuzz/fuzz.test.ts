@@ -10,10 +10,6 @@ import { targets } from './targets.js';
 const SEED = 20_260_101;
 /** Inputs per target: a few seconds in all on a 2-core machine. */
 const RUNS: Readonly<Record<string, number>> = {
-  receiver: 4000,
-  'receiver-model': 2000,
-  handshake: 5000,
-  'handshake-socket': 400,
   codec: 10_000,
 };
 
