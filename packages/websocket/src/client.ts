@@ -10,7 +10,9 @@ import { WebSocketConnection, type ConnectionHandler } from './connection.js';
 import { acceptKey, headerHasToken } from './handshake.js';
 import { serverDefaults } from './server.js';
 
+/** Options of {@link connect}. */
 export interface ConnectOptions<T = unknown> {
+  /** Receives the connection's events, as a server's handler does. */
   handler: ConnectionHandler<T>;
   /** Extra request headers (e.g. Origin). */
   headers?: Readonly<Record<string, string>>;

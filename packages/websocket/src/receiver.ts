@@ -29,7 +29,9 @@ export const Opcode = {
 export interface ReceiverSink {
   /** A complete message; `data` is the caller's to keep. Text has been validated as UTF-8. */
   onMessage(data: Buffer, isBinary: boolean): void;
+  /** A ping (at most 125 bytes of payload); answering it is the sink's job. */
   onPing(data: Buffer): void;
+  /** A pong (solicited or not). */
   onPong(data: Buffer): void;
   /** A valid close frame; `code` is 1005 when it carried no status. */
   onCloseFrame(code: number, reason: string): void;
@@ -37,6 +39,7 @@ export interface ReceiverSink {
   onProtocolError(error: WebSocketError): void;
 }
 
+/** What a {@link Receiver} checks. */
 export interface ReceiverOptions {
   /** Server side: frames must be masked. Client side: frames must not be. */
   readonly isServer: boolean;
@@ -59,6 +62,10 @@ const EMPTY = Buffer.alloc(0);
 /** Pieces of a message kept apart before they are joined into one buffer (see #joinRun). */
 const JOIN_RUN = 128;
 
+/**
+ * The frame parser: bytes in (`push()`), messages, control frames and protocol errors out to its
+ * {@link ReceiverSink}. It never touches a socket and never throws on wire input.
+ */
 export class Receiver {
   #sink: ReceiverSink;
   #options: ReceiverOptions;
