@@ -49,8 +49,8 @@ const R = {
   queueUsPerMatch: queue.redisCpuUsPerMatch,
   /** Redis CPU per PUBLISH of a 200-byte line at saturation (redis-benchmark). */
   usPerPublish: costs.relay?.redisCpuUsPerPublish ?? per.crossNodeMessage.redisCpuUs,
-  /** The heartbeat script's own time with 2 nodes (it reads every node's entries: grows with them). */
-  heartbeatScriptUs: per.node.heartbeatScriptUs,
+  /** Heartbeat: Redis CPU per run with 10 and with 1,000 nodes (it reads every node's entries). */
+  heartbeat: costs.heartbeat,
 };
 
 const users = opt('users', '100000,1000000,10000000').split(',').map(Number);
@@ -72,7 +72,10 @@ const rows = users.map((U) => {
   // Every worker heartbeats once a second and reads every worker's entries: O(workers^2). Each
   // heartbeat also costs a round trip (taken at the PUBLISH's cost) and a relay probe on a cluster.
   const workers = nodes * P.nodeCores;
-  const heartbeatCpu = (workers * (R.heartbeatScriptUs * Math.max(1, workers / 2) + 2 * R.usPerPublish)) / 1e6;
+  // Measured with 10 and 1,000 nodes: linear in between and beyond (without them: the two nodes' cost, flat).
+  const [h10, h1000] = R.heartbeat ?? [];
+  const perHeartbeat = h10 && h1000 ? h10.redisCpuUsPerHeartbeat + ((h1000.redisCpuUsPerHeartbeat - h10.redisCpuUsPerHeartbeat) * (workers - h10.nodes)) / (h1000.nodes - h10.nodes) : per.node.redisCpuUsPerSecond;
+  const heartbeatCpu = (workers * (perHeartbeat + R.usPerPublish)) / 1e6; // + the relay probe (a SPUBLISH) on a cluster
   const queueShards = Math.max(1, Math.ceil(queueCpu / P.headroom));
   const relayShards = Math.max(1, Math.ceil(relayCpu / P.headroom));
   const redisMasters = Math.max(3, queueShards + relayShards + Math.ceil((moderationAndMatchRelayCpu + heartbeatCpu) / P.headroom));
@@ -88,7 +91,7 @@ if (args.includes('--json')) {
   const f = (n, d = 1) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(d));
   const out = [
     `Profile: ${P.chatting * 100} % chatting (a line every ${P.lineEverySec} s), conversations of ${P.conversationSec} s, a ping every ${P.pingSec} s; nodes of ${P.nodeCores} cores / ${P.nodeGiB} GiB; every CPU at most ${P.headroom * 100} % busy.`,
-    `Redis unit costs (${costs.startedAt}): ${f(R.usPerMatch)} µs per match (whole flow), ${f(R.queueUsPerMatch)} µs of it in the queue, ${f(R.usPerPublish)} µs per relayed line, ${f(R.heartbeatScriptUs)} µs per heartbeat script (2 nodes).`,
+    `Redis unit costs (${costs.startedAt}): ${f(R.usPerMatch)} µs per match (whole flow), ${f(R.queueUsPerMatch)} µs of it in the queue, ${f(R.usPerPublish)} µs per relayed line, ${R.heartbeat ? `${f(R.heartbeat[0].redisCpuUsPerHeartbeat)} / ${f(R.heartbeat[1].redisCpuUsPerHeartbeat)} µs per heartbeat with ${R.heartbeat[0].nodes} / ${R.heartbeat[1].nodes} nodes` : 'heartbeat not measured'}.`,
     '',
     '| concurrent users | matches/s | lines/s | node cores busy | nodes | queue (Redis cores) | moderation + match events | relay | heartbeats | Redis masters (queue + relay + rest) | network |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

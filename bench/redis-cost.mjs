@@ -19,7 +19,7 @@
 // Writes bench/results/redis-cost[-quick].json and .md. Bounded: about 4 minutes (--quick: 1).
 // Run it under the machine's benchmark lock: flock /work/bench.lock npm run bench:redis-cost
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -219,6 +219,27 @@ async function publishRun(redis, port, n) {
   return r;
 }
 
+/** The heartbeat script with `nodes` live entries in the liveness and presence hashes: Redis CPU per run. */
+async function heartbeatRun(redis, nodes, runs) {
+  const { heartbeatScript } = await import(fileURLToPath(new URL('../dist/src/engine/redis-scripts.js', import.meta.url)));
+  const P = '{strangers}';
+  const far = String(Date.now() + 3_600_000);
+  for (let i = 0; i < nodes; i++) {
+    await redis.hset(`${P}:nodes`, `node-${i}`, far);
+    await redis.hset(`${P}:presence`, `node-${i}`, '100,5,80');
+  }
+  await redis.script('LOAD', heartbeatScript.lua);
+  const a = await redisCounters(redis);
+  for (let i = 0; i < runs; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, (_, j) => redis.evalsha(heartbeatScript.sha, 2, `${P}:nodes`, `${P}:presence`, P, `node-${(i + j) % nodes}`, '3000', '100,5,80', '30000')));
+  }
+  const d = diff(a, await redisCounters(redis));
+  const r = { nodes, runs: d.calls.evalsha ?? 0, redisCpuUsPerHeartbeat: (1e6 * d.cpu) / Math.max(1, d.calls.evalsha ?? 0) };
+  log(`\n== heartbeat with ${nodes} nodes: ${fmt(r.redisCpuUsPerHeartbeat)} µs of Redis CPU each (${r.runs} runs)`);
+  await redis.flushall();
+  return r;
+}
+
 function pin(pid) {
   return new Promise((resolve) => spawn('taskset', ['-pc', SERVER_CPU, String(pid)], { stdio: 'ignore' }).on('exit', resolve));
 }
@@ -226,7 +247,14 @@ function pin(pid) {
 // ---- run ----
 
 mkdirSync(outDir, { recursive: true });
+const base = join(outDir, quick ? 'redis-cost-quick' : 'redis-cost');
 const results = { machine: machine(), quick, startedAt: new Date().toISOString(), users: [], queue: [], shards: [] };
+// --only: the sections not run now keep their figures from the last run (named in `sections`).
+let earlier;
+try {
+  earlier = JSON.parse(readFileSync(`${base}.json`, 'utf8'));
+} catch {}
+results.sections = Object.fromEntries(['users', 'queue', 'shards'].map((k) => [k, only.includes(k) ? results.startedAt : (earlier?.sections?.[k] ?? earlier?.startedAt ?? null)]));
 log(`redis-cost bench on ${results.machine.cpu} x ${results.machine.nproc}, Node ${results.machine.node}; ${results.machine.uptime}`);
 
 const W = quick ? 6 : 15; // measured window, seconds
@@ -270,6 +298,9 @@ if (only.includes('users') || only.includes('queue')) {
       results.queue.push(await queueRun('queue, 3 interests of 30 each', [redis], { ...base, interests: 3 }, 2));
       // Relay's wall: PUBLISH of a 200-byte line, 50 connections, redis-benchmark on core 1.
       results.relay = await publishRun(redis, redisPort, quick ? 100_000 : 400_000);
+      // Liveness: every node's heartbeat reads every node's entries. Its cost with 10 and 1,000 nodes.
+      await redis.flushall();
+      results.heartbeat = [await heartbeatRun(redis, 10, quick ? 2000 : 5000), await heartbeatRun(redis, 1000, quick ? 500 : 1000)];
     }
   } finally {
     redis.disconnect();
@@ -303,6 +334,11 @@ if (only.includes('shards')) {
   }
 }
 
+if (earlier !== undefined) {
+  if (!only.includes('users')) Object.assign(results, { users: earlier.users ?? [], redisAlone: earlier.redisAlone });
+  if (!only.includes('queue')) Object.assign(results, { queue: earlier.queue ?? [], relay: earlier.relay, heartbeat: earlier.heartbeat });
+  if (!only.includes('shards')) results.shards = earlier.shards ?? [];
+}
 results.endedAt = new Date().toISOString();
 results.machine.uptimeAtEnd = machine().uptime;
 
@@ -354,8 +390,11 @@ if (results.queue.length + results.shards.length > 0) {
 if (results.relay) {
   md.push('### Relay', '', `PUBLISH of a 200-byte line (redis-benchmark, 50 connections, no pipelining): ${fmt(results.relay.perSec)} per second at ${fmt(results.relay.redisCpuPercent)} % of Redis's core, ${fmt(results.relay.redisCpuUsPerPublish)} µs of Redis CPU each.`, '');
 }
+if (results.heartbeat) {
+  md.push('### Liveness', '', ...results.heartbeat.map((h) => `Heartbeat script with ${h.nodes} nodes in the liveness and presence hashes: ${fmt(h.redisCpuUsPerHeartbeat)} µs of Redis CPU per run (${h.runs} runs).`), '');
+}
+md.push('', `Sections measured: ${Object.entries(results.sections).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
 results.per = per;
-const base = join(outDir, quick ? 'redis-cost-quick' : 'redis-cost');
 writeFileSync(`${base}.json`, JSON.stringify(results, null, 2));
 writeFileSync(`${base}.md`, md.join('\n'));
 log(`\n${md.join('\n')}\nwrote ${base}.md and ${base}.json`);
