@@ -1,5 +1,5 @@
 // `strangers serve --redis-cluster` on a real Redis Cluster (three masters, one replica each, on
-// loopback): cross-node chat, a storm of simultaneous finds, kill -9 of a node, the master of the
+// loopback): cross-node chat, a storm of simultaneous finds, kill -9 of a node, --workers 2, the master of the
 // queue's slot killed and failed over to its replica, then the queue's shard down altogether
 // (master and replica) and restarted: no crash, /readyz tells the truth, service resumes.
 import { describe, test, before, after } from 'node:test';
@@ -106,6 +106,31 @@ describe('Redis Cluster: server processes on a cluster of three shards', skipUnl
     noViolations([a]);
   });
 
+  test('--workers 2 --redis-cluster: one port, two nodes on the cluster, users across them matched; SIGTERM drains', async () => {
+    const node = await Node.start({ cluster: cluster.seeds }, ['--workers', '2']);
+    const ts: Talker[] = [];
+    try {
+      // Round-robin accept: consecutive connections land on alternate workers, so pairs cross.
+      for (let i = 0; i < 8; i++) ts.push(await Talker.open(node.base));
+      for (const x of ts) {
+        x.find();
+        await sleep(20);
+      }
+      await eventually(() => ts.every((x) => x.partner !== undefined), 5000, 'everyone matched');
+      await eventually(() => ts.every((x) => ts.some((y) => y.id === x.partner && y.partner === x.id)), 5000, 'both sides of every pair know each other');
+      for (let i = 0; i < 10; i++) for (const x of ts) x.say();
+      await eventually(() => ts.every((x) => x.received.length === 11), 5000, 'chat through the workers');
+      noViolations(ts);
+      assert.match(node.lines.join('\n'), /"engine":"redis-cluster"/);
+      const { code } = await node.stop('SIGTERM');
+      assert.equal(code, 0);
+      for (const x of ts) assert.ok(x.ended.includes('shutdown') || x.ended.includes('disconnected'), `told why: ${x.describe()}`);
+    } finally {
+      for (const x of ts) x.close();
+      await node.stop('SIGKILL').catch(() => {});
+    }
+  });
+
   /** Polls /readyz of every node every 50 ms until stopped: what each answered, in order. */
   const watchReadiness = (): { stop(): Promise<number[][]> } => {
     const seen: number[][] = nodes.map(() => []);
@@ -160,7 +185,7 @@ describe('Redis Cluster: server processes on a cluster of three shards', skipUnl
     t.diagnostic(`failover: every node ready again ${back} ms after the kill; readiness seen ${JSON.stringify(seen)}`);
   });
 
-  test('the queue\'s shard down (master and replica): not ready, find refused, recovery after restart', async () => {
+  test('the queue\'s shard down (master and replica): not ready, find refused, recovery after restart', async (t) => {
     const master = await cluster.masterOf(QUEUE_KEY);
     const shard: ClusterNode[] = [master, ...(await cluster.replicasOf(master))];
     assert.ok(shard.length >= 2, 'the master has its replica back');
@@ -184,7 +209,34 @@ describe('Redis Cluster: server processes on a cluster of three shards', skipUnl
       seen = await watch.stop();
     }
     for (const s of seen) assert.deepEqual([s.includes(503), s.at(-1)], [true, 200], `not ready during the outage, ready after: ${JSON.stringify(seen)}`);
-    await pairAndChat(nodes[2]!, nodes[0]!, 10_000);
+    { const m = await cluster.masterOf(QUEUE_KEY); const r = cluster.admin(m.port); await r.connect(); t.diagnostic('DBG queue ' + JSON.stringify(await r.hgetall('{strangers:q}:w')) + ' nodes ' + JSON.stringify(await r.hgetall('{strangers:q}:nodes')) + ' ours ' + nodes.map((n) => n.lines.filter((l) => /"node"|nodeId/.test(l)).slice(0, 1).join()).join(' | ')); r.disconnect(); }
+    // Redis lost the queue: each node put back the waiters it still counted as waiting. One of
+    // them may have left already (its node answers `ended: left` to whoever meets it, once);
+    // the user searches again and meets a live stranger.
+    const x = await open(nodes[0]!);
+    const y = await open(nodes[2]!);
+    x.find();
+    await x.until(() => x.state === 'searching', 5000, 'searching');
+    await sleep(50);
+    y.find();
+    const end = Date.now() + 15_000;
+    while (!(x.partner === y.id && y.partner === x.id)) {
+      if (Date.now() > end) throw new Error(`x and y not paired: ${x.describe()} / ${y.describe()}`);
+      for (const z of [x, y]) {
+        if (z.state === 'idle' && z.ended.at(-1) === 'left') {
+          t.diagnostic('met a waiter put back after the data loss that had left: searching again');
+          z.ended.push('searching again');
+          z.find();
+        }
+      }
+      await sleep(20);
+    }
+    for (let i = 0; i < 10; i++) {
+      x.say();
+      y.say();
+    }
+    await x.until(() => x.received.length === 11, 5000, 'all of y');
+    await y.until(() => y.received.length === 11, 5000, 'all of x');
     assert.ok(nodes.every((n) => n.alive), 'no crash');
     // Out longer than the deadline: the conversation across nodes was ended as disconnected.
     for (const t of [a, b]) assert.ok(t.state === 'chatting' || t.ended.includes('disconnected'), t.describe());
