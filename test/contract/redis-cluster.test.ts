@@ -21,8 +21,8 @@ after(async () => {
  * than on one Redis: three redis-servers share the machine with the test, and a heartbeat late
  * past the deadline makes the others drop the node's waiters (the storm then finds one missing).
  */
-const heartbeatMs = 150;
-const deadlineMs = 800;
+const heartbeatMs = 200;
+const deadlineMs = 1500;
 
 runEngineContract('redis-cluster', {
   async create(n) {
