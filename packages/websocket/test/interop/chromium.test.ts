@@ -145,8 +145,8 @@ test('interop: headless Chromium sends text and binary, gets echoes, closes 1000
         for (let i = 0; i < 50 && wire.written === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
         assert.ok(wire.read < 64 * 1024, `Chromium compressed what it sent (${wire.read} bytes read)`);
         assert.ok(wire.written < 64 * 1024, `we compressed what we sent back (${wire.written} bytes written)`);
-    }
-    await tab.close();
+      }
+      await tab.close();
     }
   } finally {
     await browser.close();
