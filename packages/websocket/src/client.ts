@@ -11,7 +11,9 @@ import { acceptKey, headerHasToken } from './handshake.js';
 import { serverDefaults } from './server.js';
 import { acceptClient, clientOffer, resolveDeflateOptions, type DeflateParams, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from './extensions.js';
 
+/** Options of {@link connect}. */
 export interface ConnectOptions<T = unknown> {
+  /** Receives the connection's events, as a server's handler does. */
   handler: ConnectionHandler<T>;
   /** Extra request headers (e.g. Origin). */
   headers?: Readonly<Record<string, string>>;

@@ -46,7 +46,9 @@ export interface ConnectionHandler<T = unknown> {
 
 /** Limits shared by all connections of a server (or a client), already validated. */
 export interface ConnectionLimits {
+  /** See {@link WebSocketServerOptions.maxBufferedBytes}. */
   readonly maxBufferedBytes: number;
+  /** See {@link WebSocketServerOptions.closeTimeoutMs}. */
   readonly closeTimeoutMs: number;
   /** What the receiver checks (role and maximum message size). */
   readonly receiver: ReceiverOptions;
@@ -73,7 +75,9 @@ export interface DeflateContext {
   readonly receiver: ReceiverOptions;
 }
 
+/** The states of a connection, as {@link WebSocketConnection.state} reports them. */
 export const ReadyState = { open: 'open', closing: 'closing', closed: 'closed' } as const;
+/** One of {@link ReadyState}'s values. */
 export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
 
 const kConnection = Symbol('strangers.ws.connection');
@@ -204,6 +208,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink, DeflateSi
     if (head.length > 0) this.#receive(head);
   }
 
+  /** `open`, `closing` (our close frame sent or theirs received) or `closed` (the socket is gone). */
   get state(): ReadyState {
     return this.#state;
   }

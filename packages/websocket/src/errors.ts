@@ -69,12 +69,16 @@ export const ErrorCodes = {
   /** Client side: the server refused or botched the opening handshake. */
   handshakeFailed: { code: 'handshake_failed', close: CloseCode.abnormal },
 } as const;
+/** One entry of {@link ErrorCodes}: a stable code and the close code it causes. */
 export type ErrorKind = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+/** The stable codes of {@link WebSocketError} (`'invalid_utf8'`, `'message_too_big'`, ...). */
 export type ErrorCode = ErrorKind['code'];
 
 /** An error of the WebSocket layer, with a stable code and the close code it causes. */
 export class WebSocketError extends Error {
+  /** The stable code: what tests, logs and metrics use. */
   readonly code: ErrorCode;
+  /** The close code this error causes (RFC 6455 7.4.1). */
   readonly closeCode: number;
   /** For `handshake_failed`: the HTTP status the server answered, if any. */
   readonly status: number | undefined;

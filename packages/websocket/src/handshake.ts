@@ -18,6 +18,7 @@ export function acceptKey(key: string): string {
 // 22 base64 digits then "==". The last digit carries only 2 bits of data, so it is one of AQgw.
 const KEY_PATTERN = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 
+/** What {@link checkUpgrade} requires of an upgrade request beyond RFC 6455 itself. */
 export interface HandshakeRules {
   /** Only this path is upgraded (query ignored); undefined: any path. */
   readonly path: string | undefined;
@@ -27,6 +28,7 @@ export interface HandshakeRules {
   readonly protocols: readonly string[];
 }
 
+/** The verdict of {@link checkUpgrade}: the key and chosen subprotocol, or the HTTP error to answer. */
 export type HandshakeResult =
   | { readonly ok: true; readonly key: string; readonly protocol: string }
   | { readonly ok: false; readonly status: number; readonly message: string; readonly headers?: Readonly<Record<string, string>> };

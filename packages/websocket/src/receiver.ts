@@ -36,7 +36,9 @@ export interface ReceiverSink {
    * go on. Called only when `perMessageDeflate` is set in the options.
    */
   onCompressedMessage?(data: Buffer, isBinary: boolean): boolean;
+  /** A ping (at most 125 bytes of payload); answering it is the sink's job. */
   onPing(data: Buffer): void;
+  /** A pong (solicited or not). */
   onPong(data: Buffer): void;
   /** A valid close frame; `code` is 1005 when it carried no status. */
   onCloseFrame(code: number, reason: string): void;
@@ -44,6 +46,7 @@ export interface ReceiverSink {
   onProtocolError(error: WebSocketError): void;
 }
 
+/** What a {@link Receiver} checks. */
 export interface ReceiverOptions {
   /** Server side: frames must be masked. Client side: frames must not be. */
   readonly isServer: boolean;
@@ -70,6 +73,10 @@ const EMPTY = Buffer.alloc(0);
 /** Pieces of a message kept apart before they are joined into one buffer (see #joinRun). */
 const JOIN_RUN = 128;
 
+/**
+ * The frame parser: bytes in (`push()`), messages, control frames and protocol errors out to its
+ * {@link ReceiverSink}. It never touches a socket and never throws on wire input.
+ */
 export class Receiver {
   #sink: ReceiverSink;
   #options: ReceiverOptions;

@@ -11,6 +11,7 @@ import { WebSocketConnection, type ConnectionContext, type ConnectionHandler } f
 import { acceptResponse, checkUpgrade, errorResponse, type HandshakeRules } from './handshake.js';
 import { negotiateServer, resolveDeflateOptions, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from './extensions.js';
 
+/** Options of {@link WebSocketServer}: every limit, with its default and the reason for it. */
 export interface WebSocketServerOptions<T = unknown> {
   /** Receives every connection's events; shared, so it costs nothing per connection. */
   handler: ConnectionHandler<T>;
@@ -75,6 +76,10 @@ export const serverDefaults = {
   handshakeTimeoutMs: 5000,
 } as const;
 
+/**
+ * A WebSocket server: attach it to a `node:http` or `node:https` server (or hand it upgrade
+ * requests with {@link WebSocketServer.handleUpgrade}). `T` is the type of `conn.data`.
+ */
 export class WebSocketServer<T = unknown> {
   #connections = new Set<WebSocketConnection<T>>();
   #context: ConnectionContext<T>;
@@ -87,7 +92,12 @@ export class WebSocketServer<T = unknown> {
   #deflate: ResolvedDeflateOptions | null;
 
   /** Upgrades answered so far: accepted, and refused by HTTP status. For metrics. */
-  readonly stats = { accepted: 0, refused: new Map<number, number>() };
+  readonly stats: {
+    /** Upgrades answered with 101. */
+    accepted: number;
+    /** Upgrades refused, by HTTP status. */
+    refused: Map<number, number>;
+  } = { accepted: 0, refused: new Map<number, number>() };
 
   constructor(options: WebSocketServerOptions<T>) {
     const maxMessageSize = positive('maxMessageSize', options.maxMessageSize ?? serverDefaults.maxMessageSize);
@@ -170,6 +180,7 @@ export class WebSocketServer<T = unknown> {
     return this.#connections.size;
   }
 
+  /** The open connections (a live view: do not close connections while iterating it). */
   connections(): IterableIterator<WebSocketConnection<T>> {
     return this.#connections.values();
   }

@@ -7,6 +7,8 @@
  * generators are therefore shaped by hand toward the interesting inputs (valid frames and
  * requests with mutations), and every failure is shrunk to a small counterexample.
  */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import fc from 'fast-check';
 
 // fast-check keeps lengths "small" (about 10) by default even where a target asks for more;
@@ -77,4 +79,25 @@ function describeError(error: unknown): string {
 /** `arb` once in `odds` draws, null otherwise (for what should be rare; `fc.option` makes null rare). */
 export function rarely<T>(arb: fc.Arbitrary<T>, odds: number): fc.Arbitrary<T | null> {
   return fc.oneof({ weight: odds - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb });
+}
+
+/** The seed of the fixed-seed pass in `npm test`: a failure there replays exactly. */
+export const FIXED_SEED = 20_260_101;
+
+/**
+ * Registers the short fixed-seed pass of `targets` as node:test tests, `runs[name]` inputs each
+ * (every target must have a budget). `npm run fuzz -- --seconds N` runs them for longer with a
+ * random seed.
+ */
+export function fixedSeedPass(targets: readonly FuzzTarget[], runs: Readonly<Record<string, number>>): void {
+  for (const target of targets) {
+    const numRuns = runs[target.name];
+    test(`fuzz ${target.name}: ${numRuns} inputs, seed ${FIXED_SEED} (${target.description})`, { timeout: 120_000 }, async (t) => {
+      assert.ok(numRuns !== undefined, `no budget for target ${target.name}`);
+      const report = await target.run({ seed: FIXED_SEED, numRuns });
+      t.diagnostic(`${report.runs} inputs in ${(report.ms / 1000).toFixed(1)} s`);
+      assert.equal(report.failed, false, report.report);
+      assert.equal(report.runs, numRuns);
+    });
+  }
 }
