@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import { CloseCode, ErrorCodes, WebSocketError, isValidCloseCode } from './errors.js';
-import { PerMessageDeflate, type DeflateSettings, type DeflateSink } from './deflate.js';
+import { PerMessageDeflate, type DeflateSettings } from './deflate.js';
 import type { DeflateParams } from './extensions.js';
 import { Opcode, Receiver, type ReceiverOptions, type ReceiverSink } from './receiver.js';
 import { ZERO_COPY_THRESHOLD, closePayload, encodeFrame, encodeHeader } from './sender.js';
@@ -145,7 +145,7 @@ const PONG_COUNT_MASK = 0x1f << PONG_COUNT_SHIFT;
  */
 const PONG_BURST = 16;
 
-export class WebSocketConnection<T = unknown> implements ReceiverSink, DeflateSink {
+export class WebSocketConnection<T = unknown> implements ReceiverSink {
   /** A slot for the application (e.g. its session object). */
   data: T | undefined = undefined;
   /** The negotiated subprotocol, or ''. */
