@@ -258,7 +258,7 @@ export class Receiver {
    * or control frame), and RSV2/RSV3 stay reserved.
    */
   #compressedStart(b0: number, opcode: number): boolean {
-    return (b0 & 0x70) === 0x40 && this.#options.perMessageDeflate === true &&
+    return (b0 & 0x70) === 0x40 && this.#options.perMessageDeflate === true && this.#sink.onCompressedMessage !== undefined &&
       (opcode === Opcode.text || opcode === Opcode.binary);
   }
 
