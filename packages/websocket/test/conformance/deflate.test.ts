@@ -384,3 +384,37 @@ describe('inflate limits: maxMessageSize counts inflated bytes (server with a 64
     assert.ok(peak - before < 16 * 1024 * 1024, `the server held ${((peak - before) / 1048576).toFixed(1)} MiB inflating a 48 MiB bomb`);
   });
 });
+
+describe('fairness: one connection cannot monopolise inflate and deflate', () => {
+  test('F.1 a client sending 100 messages that inflate to 1 MiB each does not hold up another client\'s echoes', { timeout: 60_000 }, async (t) => {
+    const port = servers.pmd!.port;
+    const hog = await RawClient.open(port, { deflate: 'permessage-deflate', expectExtensions: DEFAULT_ANSWER });
+    const light = await RawClient.open(port, { deflate: 'permessage-deflate', expectExtensions: DEFAULT_ANSWER });
+    try {
+      const MiB = Buffer.alloc(1024 * 1024, 0x20);
+      const payload = await hog.codec!.compress(MiB);
+      const COUNT = 100;
+      // All at once: the server reads them as fast as it inflates them, one at a time.
+      hog.write(Buffer.concat(Array.from({ length: COUNT }, () => encodeFrame(Op.binary, payload, { rsv: 4 }))));
+      let hogEchoes = 0;
+      const hogDone = (async () => {
+        while (hogEchoes < COUNT) {
+          const f = await hog.next(30_000);
+          assert.equal(f.opcode, Op.binary);
+          hogEchoes++;
+        }
+      })();
+      // Meanwhile 20 round trips on the other connection.
+      for (let i = 0; i < 20; i++) await roundTrip(light, Op.text, `light ${i} `.repeat(200), true);
+      const atLightDone = hogEchoes;
+      t.diagnostic(`the hog had ${atLightDone} of ${COUNT} echoes when the light client was done`);
+      await hogDone;
+      assert.ok(atLightDone < COUNT / 2, `the light client finished while the hog still waited for ${COUNT - atLightDone} of its ${COUNT} echoes`);
+      await light.closeCleanly();
+      await hog.closeCleanly();
+    } finally {
+      hog.destroy();
+      light.destroy();
+    }
+  });
+});
