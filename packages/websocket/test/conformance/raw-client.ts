@@ -174,6 +174,22 @@ export class PmdCodec {
     return throughStream(this.#inflate, input);
   }
 
+  /** compress() without context takeover (the server's default), synchronously. */
+  compressSync(data: Buffer, opts: { final?: boolean } = {}): Buffer {
+    assert.ok(this.config.clientNoContextTakeover, 'synchronous only without context takeover');
+    const windowBits = Math.max(9, this.config.clientMaxWindowBits);
+    if (opts.final) return zlib.deflateRawSync(data, { windowBits });
+    const out = zlib.deflateRawSync(data, { windowBits, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    return out.subarray(0, out.length - 4);
+  }
+
+  /** decompress() without context takeover, synchronously. */
+  decompressSync(payload: Buffer): Buffer {
+    assert.ok(this.config.serverNoContextTakeover, 'synchronous only without context takeover');
+    return zlib.inflateRawSync(Buffer.concat([payload, TRAILER]), { windowBits: this.config.serverMaxWindowBits, chunkSize: 64,
+      finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  }
+
   close(): void {
     this.#deflate?.close();
     this.#inflate?.close();
