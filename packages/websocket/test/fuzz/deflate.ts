@@ -68,21 +68,26 @@ async function exchange(port: number, offer: string, build: (codec: PmdCodec | u
   const frames: ServerFrame[] = [];
   let answer: string | undefined;
   let ended = false;
+  let status = '';
+  let parseError: Error | undefined;
   let wake: () => void = () => {};
   socket.on('data', (chunk: Buffer) => {
     if (!upgraded) {
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
       if (end === -1) return;
-      const text = head.subarray(0, end).toString('latin1');
-      assert.match(text, /^HTTP\/1\.1 101 /, `no 101: ${text.slice(0, 60)}`);
-      assert.ok(text.includes(`\r\nSec-WebSocket-Accept: ${expectedAccept(key)}`));
-      answer = /\r\nsec-websocket-extensions: ([^\r]*)/i.exec(text)?.[1];
+      // Checked by exchange(), not here: a throw in a listener would take the process down.
+      status = head.subarray(0, end).toString('latin1');
+      answer = /\r\nsec-websocket-extensions: ([^\r]*)/i.exec(status)?.[1];
       upgraded = true;
       chunk = head.subarray(end + 4);
       wake();
     }
-    frames.push(...parser.push(chunk));
+    try {
+      frames.push(...parser.push(chunk));
+    } catch (error) {
+      parseError = error as Error;
+    }
   });
   socket.on('close', () => {
     ended = true;
@@ -105,10 +110,13 @@ async function exchange(port: number, offer: string, build: (codec: PmdCodec | u
     };
     await until(() => upgraded || ended);
     assert.ok(upgraded, 'no answer to a valid upgrade request');
+    assert.match(status, /^HTTP\/1\.1 101 /, `no 101: ${status.slice(0, 60)}`);
+    assert.ok(status.includes(`\r\nSec-WebSocket-Accept: ${expectedAccept(key)}`), 'wrong accept key');
     const codec = answer === undefined ? undefined : new PmdCodec(parsePmdAnswer(answer));
     socket.write(build(codec));
     await until(() => ended);
     codec?.close();
+    if (parseError !== undefined) throw parseError;
     return { answer, frames, ended };
   } finally {
     socket.destroy();
