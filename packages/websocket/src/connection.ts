@@ -18,9 +18,15 @@ import { ZERO_COPY_THRESHOLD, closePayload, encodeFrame, encodeHeader } from './
 
 /** What `send()` did with a message. */
 export const SendResult = {
-  /** Handed to the socket, which accepted it without going over its high-water mark. */
+  /**
+   * Handed to the socket, which accepted it without going over its high-water mark (with
+   * permessage-deflate: or queued for compression, with the socket and the queue under it).
+   */
   sent: 'sent',
-  /** Handed to the socket but buffered in memory: the peer reads slowly; `drain` follows. */
+  /**
+   * Handed to the socket (or the compression queue) but buffered in memory past the socket's
+   * high-water mark: the peer reads slowly; `drain` follows.
+   */
   queued: 'queued',
   /** Not sent: the connection is not open, or it went over its buffer cap (and is being closed). */
   dropped: 'dropped',
