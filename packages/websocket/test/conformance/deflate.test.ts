@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
+import { connect, type WebSocketConnection } from '@strangers/websocket';
 import { startEchoServer, type EchoServer, type EchoServerOptions } from '../echo-server.js';
 import { encodeFrame, Op, RawClient } from './raw-client.js';
 
@@ -416,5 +417,58 @@ describe('fairness: one connection cannot monopolise inflate and deflate', () =>
       hog.destroy();
       light.destroy();
     }
+  });
+});
+
+describe('backpressure with compression (our client against the default server)', () => {
+  test('B.1 send() says queued past the high-water mark and drain follows; queued bytes count against maxBufferedBytes', { timeout: 30_000 }, async () => {
+    const got: number[] = [];
+    let drains = 0;
+    let closed: number | undefined;
+    const errors: string[] = [];
+    let wake = (): void => {};
+    const conn: WebSocketConnection = await connect(servers.pmd!.url, {
+      perMessageDeflate: true,
+      handler: {
+        message(_c, data) {
+          got.push(data.length);
+          wake();
+        },
+        drain() {
+          drains++;
+          wake();
+        },
+        close(_c, code) {
+          closed = code;
+          wake();
+        },
+        error(_c, error) {
+          errors.push((error as { code?: string }).code ?? error.message);
+        },
+      },
+    });
+    const until = async (cond: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!cond()) {
+        assert.ok(Date.now() < deadline, 'timeout');
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 100);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    };
+    const results = Array.from({ length: 8 }, (_, i) => conn.send(Buffer.alloc(100_000, i)));
+    assert.deepEqual(results, Array(8).fill('queued'), 'each 100 kB message waits for compression past the 16 KiB high-water mark');
+    assert.ok(conn.bufferedAmount >= 700_000, `bufferedAmount counts the queue (${conn.bufferedAmount})`);
+    await until(() => got.length === 8 && drains >= 1);
+    assert.deepEqual(got, Array(8).fill(100_000));
+    // 1 MiB of messages waiting for compression: the next send() is over the cap.
+    const burst = Array.from({ length: 12 }, (_, i) => conn.send(Buffer.alloc(100_000, i)));
+    assert.equal(burst.at(-1), 'dropped');
+    await until(() => closed !== undefined);
+    assert.ok(errors.includes('buffer_overflow'), `errors: ${errors.join(', ')}`);
   });
 });
