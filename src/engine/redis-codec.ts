@@ -13,6 +13,8 @@
  * [1, "resume_failed", to, from]
  * [1, "typing",  to, from, on]
  * [1, "ended",   to, from, reason]
+ * [1, "question", to, text, role, [[id, node, person, address] x 3]]   (asker, discusser 1, discusser 2)
+ * [1, "asker_left", to, from]
  * [1, "batch",   [event, event, ...]]       several events for one node, in order
  * ```
  *
@@ -24,7 +26,7 @@
  * decode (unknown version, unknown kind, wrong shape) gets a `DecodeError` value back, never an
  * exception, and counts it (see `RedisEngineStats.undecodable`).
  */
-import { EndReason, type RelayEvent } from './engine.js';
+import { EndReason, type QuestionMember, type RelayEvent } from './engine.js';
 
 /** The version this node writes. Bump it when a field changes meaning; readers reject others. */
 export const RELAY_CODEC_VERSION = 1;
@@ -63,6 +65,10 @@ export function encodeRelayEvent(event: RelayEvent): string {
       return JSON.stringify([RELAY_CODEC_VERSION, 'typing', event.to, event.from, event.on]);
     case 'ended':
       return JSON.stringify([RELAY_CODEC_VERSION, 'ended', event.to, event.from, event.reason]);
+    case 'question':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'question', event.to, event.text, event.role, event.members.map((m) => [m.id, m.node, m.person, m.address])]);
+    case 'asker_left':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'asker_left', event.to, event.from]);
   }
 }
 
@@ -132,8 +138,15 @@ function fromArray(m: unknown): RelayEvent | DecodeError {
       if (m.length !== 4) return DecodeError.badShape;
       return { kind, to, from: a };
     case 'resume_failed':
+    case 'asker_left':
       if (m.length !== 4) return DecodeError.badShape;
       return { kind, to, from: a };
+    case 'question': {
+      if (m.length !== 6 || (b !== 0 && b !== 1 && b !== 2) || !Array.isArray(c) || c.length !== 3) return DecodeError.badShape;
+      const members = (c as unknown[]).map((x) => (isStringArray(x) && x.length === 4 ? { id: x[0]!, node: x[1]!, person: x[2]!, address: x[3]! } : null));
+      if (members.some((x) => x === null)) return DecodeError.badShape;
+      return { kind, to, text: a, role: b, members: members as unknown as [QuestionMember, QuestionMember, QuestionMember] };
+    }
     case 'delivered':
       if (m.length !== 5 || !(typeof b === 'number' && Number.isSafeInteger(b) && b >= 0)) return DecodeError.badShape;
       return { kind, to, from: a, seq: b };
@@ -158,5 +171,5 @@ function fromArray(m: unknown): RelayEvent | DecodeError {
 }
 
 function isKind(k: string): boolean {
-  return ['matched', 'msg', 'typing', 'ended', 'away', 'delivered', 'moved', 'resume', 'handover', 'resume_failed'].includes(k);
+  return ['matched', 'msg', 'typing', 'ended', 'away', 'delivered', 'moved', 'resume', 'handover', 'resume_failed', 'question', 'asker_left'].includes(k);
 }

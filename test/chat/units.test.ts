@@ -11,11 +11,40 @@ describe('codec', () => {
   test('valid messages', () => {
     assert.deepEqual(parse('{"type":"msg","text":"hi","extra":1}'), { type: 'msg', text: 'hi' });
     assert.deepEqual(parse('{"type":"typing","on":false}'), { type: 'typing', on: false });
-    assert.deepEqual(parse('{"type":"find"}'), { type: 'find', interests: [] });
-    assert.deepEqual(parse('{"type":"find","interests":["a"]}'), { type: 'find', interests: ['a'] });
+    assert.deepEqual(parse('{"type":"find"}'), { type: 'find', interests: [], lang: '', questions: false });
+    assert.deepEqual(parse('{"type":"find","interests":["a"]}'), { type: 'find', interests: ['a'], lang: '', questions: false });
     for (const t of ['next', 'leave']) assert.deepEqual(parse(`{"type":"${t}"}`), { type: t });
-    assert.deepEqual(parse('{"type":"report"}'), { type: 'report', reason: 'other' });
-    for (const reason of ['spam', 'harassment', 'sexual', 'minor', 'other']) assert.deepEqual(parse(JSON.stringify({ type: 'report', reason })), { type: 'report', reason });
+    assert.deepEqual(parse('{"type":"report"}'), { type: 'report', reason: 'other', from: -1 });
+    for (const reason of ['spam', 'harassment', 'sexual', 'minor', 'other']) assert.deepEqual(parse(JSON.stringify({ type: 'report', reason })), { type: 'report', reason, from: -1 });
+    assert.deepEqual(parse('{"type":"report","reason":"spam","from":2}'), { type: 'report', reason: 'spam', from: 2 });
+  });
+  test('languages, questions and asking', () => {
+    assert.deepEqual(parse('{"type":"find","lang":"PT","questions":true}'), { type: 'find', interests: [], lang: 'pt', questions: true });
+    assert.deepEqual(parse('{"type":"find","lang":"fil"}'), { type: 'find', interests: [], lang: 'fil', questions: false });
+    assert.deepEqual(parse('{"type":"ask","question":"why?"}'), { type: 'ask', question: 'why?', lang: '' });
+    assert.deepEqual(parse('{"type":"ask","question":"warum?","lang":"De"}'), { type: 'ask', question: 'warum?', lang: 'de' });
+    // The question's limit is its own (300), not msg's (10 here).
+    assert.equal(parse(JSON.stringify({ type: 'ask', question: 'x'.repeat(300) })).type, 'ask');
+    assert.equal(parse(JSON.stringify({ type: 'ask', question: '😀'.repeat(300) })).type, 'ask');
+    const cases: Array<[string, ErrorCode]> = [
+      ['{"type":"find","lang":"en-US"}', 'bad_message'], ['{"type":"find","lang":"e"}', 'bad_message'], ['{"type":"find","lang":"engl"}', 'bad_message'],
+      ['{"type":"find","lang":""}', 'bad_message'], ['{"type":"find","lang":3}', 'bad_message'], ['{"type":"find","lang":"é1"}', 'bad_message'],
+      ['{"type":"find","questions":"yes"}', 'bad_message'], ['{"type":"ask"}', 'bad_message'], ['{"type":"ask","question":""}', 'bad_message'],
+      ['{"type":"ask","question":7}', 'bad_message'], [JSON.stringify({ type: 'ask', question: 'x'.repeat(301) }), 'too_long'],
+      ['{"type":"ask","question":"q","lang":"zz-1"}', 'bad_message'], ['{"type":"report","from":3}', 'bad_message'], ['{"type":"report","from":"1"}', 'bad_message'],
+    ];
+    for (const [input, code] of cases) {
+      const r = parse(input);
+      assert.equal(r.type, 'error', input);
+      assert.equal((r as { code: string }).code, code, input);
+    }
+    assert.deepEqual(JSON.parse(ServerMessage.matched(['a'], 'en')), { type: 'matched', common: ['a'], lang: 'en' });
+    assert.deepEqual(JSON.parse(ServerMessage.matchedQuestion('asker', 'why "so"?', 'de')), { type: 'matched', mode: 'question', role: 'asker', question: 'why "so"?', common: [], lang: 'de' });
+    assert.deepEqual(JSON.parse(ServerMessage.matchedQuestion('discusser', 'q')), { type: 'matched', mode: 'question', role: 'discusser', question: 'q', common: [] });
+    assert.deepEqual(JSON.parse(ServerMessage.msgFrom('hi', 2)), { type: 'msg', text: 'hi', from: 2 });
+    assert.deepEqual(JSON.parse(ServerMessage.typingFrom(true, 1)), { type: 'typing', on: true, from: 1 });
+    assert.deepEqual(JSON.parse(ServerMessage.askerLeft), { type: 'asker_left' });
+    assert.deepEqual(JSON.parse(ServerMessage.error.not_allowed).code, 'not_allowed');
     assert.deepEqual(parseClientMessage(Buffer.from('{"type":"next"}'), 10), { type: 'next' });
   });
   test('bad input never throws and has a stable code', () => {

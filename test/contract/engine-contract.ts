@@ -412,10 +412,12 @@ export function runEngineContract(name: string, target: ContractTarget): void {
     describe('presence (one node)', () => {
       test('counts include the own latest report at once', async (t) => {
         const { engines: [e] } = await cluster(t, 1);
+        const plain = (c: NodeCounts) => ({ online: c.online, searching: c.searching, chatting: c.chatting });
         e!.presence.report({ online: 5, searching: 2, chatting: 2 });
-        assert.deepEqual(e!.presence.counts(), { online: 5, searching: 2, chatting: 2 });
-        e!.presence.report({ online: 4, searching: 1, chatting: 2 });
-        assert.deepEqual(e!.presence.counts(), { online: 4, searching: 1, chatting: 2 });
+        assert.deepEqual(plain(e!.presence.counts()), { online: 5, searching: 2, chatting: 2 });
+        e!.presence.report({ online: 4, searching: 1, chatting: 2, langs: { en: 1 } });
+        assert.deepEqual(plain(e!.presence.counts()), { online: 4, searching: 1, chatting: 2 });
+        assert.deepEqual(e!.presence.counts().langs, { en: 1 });
         assert.equal(e!.ready(), true);
       });
     });
@@ -461,10 +463,12 @@ export function runEngineContract(name: string, target: ContractTarget): void {
 
       test('presence counts are summed over live nodes', async (t) => {
         const { engines: [e1, e2] } = await cluster(t, 2);
-        e1!.presence.report({ online: 1, searching: 2, chatting: 3 });
-        e2!.presence.report({ online: 10, searching: 20, chatting: 30 });
+        e1!.presence.report({ online: 1, searching: 2, chatting: 3, langs: { en: 1, de: 1 } });
+        e2!.presence.report({ online: 10, searching: 20, chatting: 30, langs: { en: 4, other: 2 } });
         const want: NodeCounts = { online: 11, searching: 22, chatting: 33 };
-        const same = (c: NodeCounts) => c.online === want.online && c.searching === want.searching && c.chatting === want.chatting;
+        const langs = (c: NodeCounts) => JSON.stringify(Object.entries(c.langs ?? {}).sort());
+        const wantLangs = JSON.stringify([['de', 1], ['en', 5], ['other', 2]]);
+        const same = (c: NodeCounts) => c.online === want.online && c.searching === want.searching && c.chatting === want.chatting && langs(c) === wantLangs;
         await eventually(() => same(e1!.presence.counts()) && same(e2!.presence.counts()), target.presenceWithinMs, 'cluster counts');
       });
 
