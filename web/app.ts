@@ -1229,7 +1229,7 @@ function render(): void {
     ui.chatStatus.textContent = 'Chat ended';
   }
   ui.report.hidden = state !== ChatState.chatting;
-  ui.save.hidden = !(chatting || state === ChatState.ended) || ui.log.querySelector('.msg') === null;
+  ui.save.hidden = !(chatting || state === ChatState.ended);
   ui.app.dataset.mode = chatting || state === ChatState.ended ? mode : 'chat';
   ui.questionBar.hidden = question === '' || state === ChatState.idle || state === ChatState.searching;
   ui.questionText.textContent = question;
