@@ -5,6 +5,7 @@ import { ErrorCode, Moderation, ServerMessage, StrikeCounter, TokenBucket, addre
 import { MemoryModerationStore } from '../../src/engine/moderation-memory.js';
 import { MemoryQueue } from '../../src/engine/memory.js';
 import type { Waiter } from '../../src/engine/engine.js';
+import { LanguageCounts, TOP_LANGUAGES } from '../../src/chat/languages.js';
 
 describe('codec', () => {
   const parse = (s: string) => parseClientMessage(s, 10);
@@ -207,5 +208,25 @@ describe('memory queue', () => {
     assert.equal(q.pair(w('late', 200), 200)?.partner.userId, 'plain');
     const f = q.pair(w('late2', 201), 201);
     assert.deepEqual([f?.partner.userId, f?.common], ['dog', []]);
+  });
+});
+
+describe('language counts', () => {
+  test('the top languages by name, the rest as other: bounded cardinality', () => {
+    const c = new LanguageCounts();
+    const langs = 'en de fr es pt it nl pl ru tr ja ko zh'.split(' ');
+    langs.forEach((l, i) => {
+      for (let k = 0; k <= langs.length - i; k++) c.add(l, 1);
+    });
+    c.add('', 1); // no language: not counted
+    const top = c.top();
+    assert.equal(Object.keys(top).length, TOP_LANGUAGES + 1);
+    assert.equal(top.en, 14);
+    assert.equal(top.ko, undefined);
+    assert.equal(top.other, 4 + 3 + 2); // ja, ko, zh
+    c.add('en', -14);
+    assert.equal(c.top().en, undefined, 'a language nobody searches in is dropped');
+    // The cluster's view: the engine's sum with this node's last report replaced by its live counts.
+    assert.deepEqual(LanguageCounts.cluster({ en: 5, de: 2 }, { en: 1 }, { en: 3, fr: 1 }), { en: 7, de: 2, fr: 1 });
   });
 });
