@@ -226,3 +226,73 @@ export async function priority(ctx: ScenarioContext): Promise<void> {
   assert.equal((await de[1]!.expect('msg')).text, 'ok');
   for (const c of [w, plain, asker, ...en, ...de]) c.close();
 }
+
+/** The resume token of a client's connection (its `welcome`, kept in its inbox). */
+function tokenOf(c: Client): string {
+  return c.inbox.messages.find((m) => m.type === 'welcome')!.resume as string;
+}
+
+/**
+ * With a resume window: a place in a question conversation is not held (a dropped member leaves
+ * at once, its token is refused), a question still searching is held and asked again on resume,
+ * and the discussers, once the asker left, are an ordinary pair whose places are held.
+ */
+export async function drops(ctx: ScenarioContext): Promise<void> {
+  {
+    const { asker, d1, d2 } = await trio(ctx, 'a discusser drops?');
+    const token = tokenOf(d1);
+    d1.conn.terminate();
+    // At once, although a place would be held for seconds in an ordinary conversation.
+    assert.deepEqual(await d2.expect('ended', 1500), { type: 'ended', reason: 'disconnected' });
+    assert.deepEqual(await asker.expect('ended', 1500), { type: 'ended', reason: 'disconnected' });
+    const back = await ctx.open(1);
+    back.send({ type: 'resume', token });
+    assert.equal((await back.expect('error')).code, 'resume_failed');
+    for (const c of [asker, d2, back]) c.close();
+  }
+  {
+    const { asker, d1, d2 } = await trio(ctx, 'the asker drops?');
+    const token = tokenOf(asker);
+    asker.conn.terminate();
+    for (const d of [d1, d2]) assert.deepEqual(await d.expect('asker_left', 1500), { type: 'asker_left' });
+    const back = await ctx.open(0);
+    back.send({ type: 'resume', token });
+    assert.equal((await back.expect('error')).code, 'resume_failed');
+    // Now an ordinary pair: d1's place is held, d2 hears away and back, and lines go on.
+    const t1 = tokenOf(d1);
+    d1.conn.terminate();
+    assert.deepEqual(await d2.expect('away'), { type: 'away' });
+    d2.send({ type: 'msg', text: 'are you there?' });
+    const d1b = await ctx.open(1);
+    d1b.send({ type: 'resume', token: t1 });
+    const resumed = await d1b.expect('resumed');
+    assert.equal(resumed.state, 'chatting');
+    // Everything it had not acknowledged (it never acked), with the original numbers.
+    assert.deepEqual(await d1b.expect('msg'), { type: 'msg', text: 'first from d2', seq: 1 });
+    assert.deepEqual(await d1b.expect('msg'), { type: 'msg', text: 'are you there?', seq: 2 });
+    assert.deepEqual(await d2.expect('back'), { type: 'back' });
+    d1b.send({ type: 'msg', text: 'yes' });
+    assert.equal((await d2.expect('msg')).text, 'yes');
+    for (const c of [back, d1b, d2]) c.close();
+  }
+  {
+    // A question still searching is held like any search, and asked again on resume.
+    const asker = await ctx.open(0);
+    asker.send({ type: 'ask', question: 'held?', lang: 'fi' });
+    await asker.expect('searching');
+    const token = tokenOf(asker);
+    asker.conn.terminate();
+    await new Promise((r) => setTimeout(r, 100));
+    const back = await ctx.open(0);
+    back.send({ type: 'resume', token });
+    assert.equal((await back.expect('resumed')).state, 'searching');
+    await back.expect('searching');
+    const ds = [await ctx.open(1), await ctx.open(2)];
+    for (const d of ds) {
+      d.send({ type: 'find', questions: true, lang: 'fi' });
+      await d.expect('searching');
+    }
+    assert.deepEqual(await back.expect('matched'), { type: 'matched', mode: 'question', role: 'asker', question: 'held?', common: [], lang: 'fi' });
+    for (const c of [back, ...ds]) c.close();
+  }
+}

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { describe, test, before, after } from 'node:test';
 import type { StrangersServer } from '../../src/http/server.js';
 import { clientFrom, startServer, type Client } from './helpers.js';
-import { askerLeaves, discussersEnd, languages, priority, watching, type ScenarioContext } from './question-scenarios.js';
+import { askerLeaves, discussersEnd, drops, languages, priority, watching, type ScenarioContext } from './question-scenarios.js';
 
 const TOKEN = 'moderator-token-for-the-question-tests-0123';
 
@@ -15,7 +15,8 @@ describe('languages and questions (memory engine)', () => {
   let n = 0;
   const clients: Client[] = [];
   before(async () => {
-    server = await startServer({ trustProxy: true, adminToken: TOKEN, chat: { rateLimit: 0 } });
+    // A resume window, as in production: question places must not be held, ordinary ones are.
+    server = await startServer({ trustProxy: true, adminToken: TOKEN, chat: { rateLimit: 0, resumeWindowMs: 5000 } });
   });
   after(async () => {
     for (const c of clients) c.conn.terminate();
@@ -37,6 +38,7 @@ describe('languages and questions (memory engine)', () => {
   test('a discusser\'s next, leave or disconnect ends it for all three', () => discussersEnd(ctx));
   test('the asker\'s next asks again; its disconnect leaves an ordinary pair', () => askerLeaves(ctx));
   test('a waiting question goes first, within its language; willing users also pair normally', () => priority(ctx));
+  test('resume: question places are not held; a question search is; after asker_left a pair is', () => drops(ctx));
   test('/stats counts searching users per language', async () => {
     const a = await ctx.open(0);
     const b = await ctx.open(0);

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { sharedRedis, skipUnlessCI } from '../contract/redis-server.js';
 import { clientFrom, type Client } from './helpers.js';
 import { Node, withDb } from './redis-nodes.js';
-import { askerLeaves, discussersEnd, languages, priority, watching, type ScenarioContext } from './question-scenarios.js';
+import { askerLeaves, discussersEnd, drops, languages, priority, watching, type ScenarioContext } from './question-scenarios.js';
 
 const redis = await sharedRedis();
 const reason = 'reason' in redis ? redis.reason : undefined;
@@ -26,7 +26,8 @@ describe('languages and questions across nodes on Redis', skipUnlessCI(reason), 
     const admin = new Redis(url);
     await admin.flushdb();
     admin.disconnect();
-    nodes = await Promise.all([0, 1, 2].map(() => Node.start(url, ['--trust-proxy'], { STRANGERS_ADMIN_TOKEN: TOKEN })));
+    // A resume window, as in production: question places must not be held, ordinary ones are.
+    nodes = await Promise.all([0, 1, 2].map(() => Node.start(url, ['--trust-proxy', '--resume-window', '5s'], { STRANGERS_ADMIN_TOKEN: TOKEN })));
   });
   after(async () => {
     for (const c of clients) c.conn.terminate();
@@ -60,6 +61,7 @@ describe('languages and questions across nodes on Redis', skipUnlessCI(reason), 
     await askerLeaves(two);
   });
   test('a waiting question goes first, cluster-wide', () => priority(three));
+  test('resume across nodes: question places are not held; a question search is; after asker_left a pair is', () => drops(three));
   test('/stats counts searching users per language, cluster-wide', async () => {
     const a = await three.open(1);
     const b = await three.open(2);
