@@ -16,7 +16,7 @@ describe('languages and questions (memory engine)', () => {
   const clients: Client[] = [];
   before(async () => {
     // A resume window, as in production: question places must not be held, ordinary ones are.
-    server = await startServer({ trustProxy: true, adminToken: TOKEN, chat: { rateLimit: 0, resumeWindowMs: 5000 } });
+    server = await startServer({ trustProxy: true, adminToken: TOKEN, drainTimeoutMs: 200, chat: { rateLimit: 0, resumeWindowMs: 5000 } });
   });
   after(async () => {
     for (const c of clients) c.conn.terminate();
