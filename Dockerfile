@@ -8,9 +8,12 @@
 FROM node:20.20.2-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The WebSocket layer is an npm workspace package (packages/websocket) the server depends on.
+COPY packages/websocket/package.json ./packages/websocket/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts ./scripts
+COPY packages ./packages
 COPY src ./src
 COPY test ./test
 COPY web ./web
@@ -24,7 +27,9 @@ ENV NODE_ENV=production \
     STRANGERS_PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/websocket/package.json ./packages/websocket/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/packages/websocket/dist ./packages/websocket/dist
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/web ./dist/web
 COPY --from=build /app/dist/admin ./dist/admin

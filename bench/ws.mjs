@@ -26,7 +26,7 @@ const outDir = args.includes('--out') ? args[args.indexOf('--out') + 1] : 'bench
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
 const SERVERS = {
-  strangers: (port) => [here('../dist/src/cli/echo.js'), '--port', String(port)],
+  strangers: (port) => [here('../packages/websocket/examples/echo.mjs'), '--port', String(port)],
   ws: (port) => [here('./lib/ws-echo-server.mjs'), String(port)],
   net: (port) => [here('./lib/net-server.mjs'), String(port)],
 };
@@ -102,7 +102,7 @@ async function echoRun(kind, clients, seconds) {
 
 // ---- 3. codec -----------------------------------------------------------------------------
 async function codec() {
-  const ours = { ...(await import('../dist/src/ws/index.js')), ...(await import('../dist/src/ws/sender.js')) };
+  const ours = await import('@strangers/websocket');
   // ws does not export its internals; load them by path, as its own benchmarks do.
   const require = createRequire(import.meta.url);
   const wsDir = dirname(require.resolve('ws'));

@@ -1,5 +1,5 @@
 // `npm run fuzz -- [--seconds N] [--seed S] [--target NAME]...`: runs every fuzz target of
-// test/fuzz (built into dist/test/fuzz) for N seconds each (default 60), one after the other,
+// test/fuzz and packages/websocket/test/fuzz (built into dist/test and packages/websocket/build/test) for N seconds each (default 60), one after the other,
 // with a random seed unless one is given. Prints per target the inputs run, the seconds, the
 // failures and the seed; on a failure prints the counterexample and the seed to replay it, and
 // exits 1. Replay: `npm run fuzz -- --target NAME --seed S --seconds N`.
@@ -39,7 +39,10 @@ if (!Number.isSafeInteger(seed)) {
   process.exit(2);
 }
 
-const { targets } = await import('../dist/test/fuzz/targets.js');
+const targets = [
+  ...(await import('../packages/websocket/build/test/fuzz/targets.js')).targets,
+  ...(await import('../dist/test/fuzz/targets.js')).targets,
+];
 const chosen = values.target === undefined ? targets : targets.filter((t) => values.target.includes(t.name));
 const unknown = (values.target ?? []).filter((name) => !targets.some((t) => t.name === name));
 if (unknown.length > 0 || chosen.length === 0) {

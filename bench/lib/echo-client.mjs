@@ -1,6 +1,6 @@
 // A client process for bench/ws.mjs: C connections to an echo server, each keeping W messages
 // of S bytes in flight; counts echoes between 'go' and 'stop' and reports its own CPU time.
-import { connect } from '../../dist/src/ws/index.js';
+import { connect } from '@strangers/websocket';
 
 const [url, clients, windowSize, size] = process.argv.slice(2).map((v, i) => (i === 0 ? v : Number(v)));
 const payload = 'x'.repeat(size);

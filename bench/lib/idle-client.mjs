@@ -2,7 +2,7 @@
 // client, or bare TCP) from one source address, reports when all are open, holds them until
 // the parent disconnects. Started with child_process.fork.
 import net from 'node:net';
-import { connect } from '../../dist/src/ws/index.js';
+import { connect } from '@strangers/websocket';
 
 const [url, count, localAddress, mode] = process.argv.slice(2);
 const n = Number(count);

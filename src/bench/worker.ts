@@ -15,7 +15,7 @@
  * repeats by design. Without `--resume` none of this runs: the cost per message is one test of
  * a constant flag.
  */
-import { connect, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
+import { connect, type ConnectionHandler, type WebSocketConnection } from '@strangers/websocket';
 import { Histogram } from './histogram.js';
 import { type Counters, type FromWorker, type ToWorker, type WorkerConfig, decodeText, encodeText, failureCause, newCounters, nowMicros } from './ipc.js';
 import { RestartWindows } from './restart.js';

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { runBench, type BenchOptions } from '../bench/coordinator.js';
 import { Scenario } from '../bench/ipc.js';
-import { connect, type ConnectionHandler } from '../ws/index.js';
+import { connect, type ConnectionHandler } from '@strangers/websocket';
 import { formatProgress, formatSummary, renderHtml } from '../bench/report.js';
 
 const HELP = `usage: strangers bench <idle|chat|churn|flood> --url ws://HOST:PORT/ws [options]

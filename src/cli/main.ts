@@ -8,7 +8,6 @@ import { resolve } from 'node:path';
 const commands: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number | void> }> }> = {
   serve: { summary: 'run the chat server', load: () => import('./serve.js') },
   bench: { summary: 'measure a Strangers server with a generated load', load: () => import('./bench.js') },
-  echo: { summary: 'run a WebSocket echo server (for conformance testing)', load: () => import('./echo.js') },
 };
 
 /** The release version; test/cli/main.test.ts checks it matches package.json. */

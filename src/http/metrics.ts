@@ -17,7 +17,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'pr
 import type { ChatService, DurationHistogram } from '../chat/index.js';
 import type { Engine } from '../engine/engine.js';
 import type { SessionGate } from '../session/index.js';
-import type { WebSocketServer } from '../ws/index.js';
+import type { WebSocketServer } from '@strangers/websocket';
 import { logStats } from './log.js';
 
 /** TLS certificate reloads (SIGHUP), counted by the server. */

@@ -14,7 +14,7 @@ import { ChatService, addressKey, addressSalt, maxFrameBytes, defaultChatOptions
 import type { Engine } from '../engine/engine.js';
 import { createEngine } from '../engine/index.js';
 import { SessionGate, gateDefaults } from '../session/index.js';
-import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '../ws/index.js';
+import { CloseCode, WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '@strangers/websocket';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from './log.js';
 import { serveAdminPage } from './admin-page.js';

@@ -185,10 +185,11 @@ describe('Dockerfile', () => {
     assert.ok(all.filter((i) => i.op === 'RUN' && /\bnpm\b/.test(i.args)).every((i) => /\bnpm ci\b|npm run build|npm cache clean/.test(i.args)), 'npm ci from the lockfile');
   });
 
-  it('copies into the image every dist/ directory the package ships', () => {
-    const pkg = JSON.parse(repoFile('package.json')) as { files: string[] };
+  it('copies into the image every dist/ directory the package ships, and the built workspace packages it depends on', () => {
+    const pkg = JSON.parse(repoFile('package.json')) as { files: string[]; bundleDependencies: string[] };
     const copied = runtime.filter((i) => i.op === 'COPY' && i.args.startsWith('--from=')).map((i) => i.args.split(/\s+/)[1]!.replace(/^\/app\//, ''));
-    assert.deepEqual(copied.sort(), pkg.files.filter((f) => f.startsWith('dist/')).sort());
+    const workspaces = pkg.bundleDependencies.map((name) => `packages/${name.split('/')[1]}/dist`);
+    assert.deepEqual(copied.sort(), [...pkg.files.filter((f) => f.startsWith('dist/')), ...workspaces].sort());
   });
 
   it('has a HEALTHCHECK command that passes against a running node and fails without one', async () => {

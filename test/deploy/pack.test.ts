@@ -1,7 +1,8 @@
 /**
  * `npm install -g strangers` is a real way to install: `npm pack` makes the tarball the registry
  * would get; it holds what the server needs at run time (dist/src, dist/web, dist/admin) and
- * nothing of tests or sources; installed into an empty folder (dependencies from the local npm
+ * nothing of tests or sources (the WebSocket package, a workspace package, travels bundled and
+ * built); installed into an empty folder (dependencies from the local npm
  * cache when it has them: --prefer-offline), `npx strangers serve` runs from there and serves the
  * page, /healthz and a WebSocket welcome.
  */
@@ -28,8 +29,12 @@ describe('npm pack → npm install → npx strangers serve', () => {
     for (const needed of ['package.json', pkg.bin.strangers!, 'dist/src/http/server.js', 'dist/web/index.html', 'dist/web/app.js', 'dist/web/pow-worker.js', 'dist/admin/console.json']) {
       assert.ok(files.includes(needed), `${needed} is in the package`);
     }
-    const unwanted = files.filter((f) => /^(dist\/test|test|src|web|bench|deploy|docs|scripts|\.ci)\//.test(f) || /\.ts$/.test(f) || f.startsWith('dist/bin/'));
+    const unwanted = files.filter((f) => /^(dist\/test|test|src|web|bench|deploy|docs|scripts|packages|\.ci)\//.test(f) || (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || f.startsWith('dist/bin/'));
     assert.deepEqual(unwanted, []);
+    // The WebSocket layer (a workspace package, not on the registry) travels bundled, built only.
+    const ws = 'node_modules/@strangers/websocket/';
+    assert.ok(files.includes(`${ws}dist/index.js`) && files.includes(`${ws}package.json`), 'the bundled WebSocket package');
+    assert.deepEqual(files.filter((f) => f.startsWith(ws) && /\/(src|test|build)\//.test(f)), []);
   });
 
   it('installs into an empty folder and `npx strangers serve` serves the page, /healthz and a welcome', async () => {

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ErrorCode, parseClientMessage } from '../../src/chat/index.js';
-import { runProperty, type FuzzBudget, type FuzzTarget } from './fuzz.js';
+import { runProperty, type FuzzBudget, type FuzzTarget } from '../../packages/websocket/test/fuzz/fuzz.js';
 
 const CODES = new Set<string>(Object.values(ErrorCode));
 const TYPES = ['msg', 'typing', 'find', 'ask', 'next', 'leave', 'report'];

@@ -1,12 +1,10 @@
 /**
- * Every fuzz target, in the order `npm run fuzz` runs them: the frame receiver, the HTTP upgrade
- * checks and the chat message parser (what each checks is in its own file).
+ * The app's fuzz targets: the chat message parser (packages/websocket/test/fuzz has the frame
+ * receiver's and the upgrade checks').
  */
 import { codecTargets } from './codec.js';
-import type { FuzzTarget } from './fuzz.js';
-import { handshakeTargets } from './handshake.js';
-import { receiverTargets } from './receiver.js';
+import type { FuzzTarget } from '../../packages/websocket/test/fuzz/fuzz.js';
 
-export type { FuzzBudget, FuzzReport, FuzzTarget } from './fuzz.js';
+export type { FuzzBudget, FuzzReport, FuzzTarget } from '../../packages/websocket/test/fuzz/fuzz.js';
 
-export const targets: readonly FuzzTarget[] = [...receiverTargets, ...handshakeTargets, ...codecTargets];
+export const targets: readonly FuzzTarget[] = [...codecTargets];

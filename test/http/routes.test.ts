@@ -7,7 +7,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { connect } from '../../src/ws/index.js';
+import { connect } from '@strangers/websocket';
 import { Client, pair, startServer, stopServersAfterEachTest } from '../integration/helpers.js';
 
 stopServersAfterEachTest();

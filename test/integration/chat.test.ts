@@ -8,7 +8,7 @@ import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { MemoryEngine } from '../../src/engine/memory.js';
 import type { StrangersServer } from '../../src/http/server.js';
-import { WebSocketError, connect, encodeFrame } from '../../src/ws/index.js';
+import { WebSocketError, connect, encodeFrame } from '@strangers/websocket';
 import { Client, pair, startServer, stopServersAfterEachTest } from './helpers.js';
 
 stopServersAfterEachTest();

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { WebSocketError } from '../../src/ws/index.js';
+import { WebSocketError } from '@strangers/websocket';
 import { Client, startServer, stopServersAfterEachTest } from './helpers.js';
 
 stopServersAfterEachTest();

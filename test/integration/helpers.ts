@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach } from 'node:test';
 import { createServer, type ServerConfig, type StrangersServer } from '../../src/http/server.js';
-import { connect, type ConnectionHandler, type WebSocketConnection } from '../../src/ws/index.js';
+import { connect, type ConnectionHandler, type WebSocketConnection } from '@strangers/websocket';
 
 export type Msg = { type: string; [k: string]: unknown };
 

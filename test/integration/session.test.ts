@@ -13,7 +13,7 @@ import { solveChallenge, type Challenge } from 'altcha-lib';
 import { deriveKey } from 'altcha-lib/algorithms/pbkdf2';
 import { MemoryEngine, MemoryHub } from '../../src/engine/memory.js';
 import type { StrangersServer } from '../../src/http/server.js';
-import { connect } from '../../src/ws/index.js';
+import { connect } from '@strangers/websocket';
 import { Client, startServer, stopServersAfterEachTest } from './helpers.js';
 
 stopServersAfterEachTest();

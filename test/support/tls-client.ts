@@ -4,7 +4,7 @@
  */
 import { request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
-import { connect, type WebSocketConnection } from '../../src/ws/index.js';
+import { connect, type WebSocketConnection } from '@strangers/websocket';
 
 /** SHA-256 fingerprint (colon-separated hex) of the certificate a new TLS handshake on `port` gets. */
 export function peerFingerprint(port: number, host = '127.0.0.1'): Promise<string> {

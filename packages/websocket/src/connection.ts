@@ -1,0 +1,478 @@
+/**
+ * One WebSocket connection over a TCP (or TLS) socket, server or client side: feeds the socket's
+ * bytes to a Receiver, writes frames, runs the closing handshake, and enforces the outgoing
+ * buffer cap.
+ *
+ * Memory is the design constraint (thousands of mostly idle connections): no EventEmitter of its
+ * own, no closure per connection (socket listeners are shared functions that find the
+ * connection through a symbol), and a handler object shared by every connection of a server.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { CloseCode, ErrorCodes, WebSocketError, isValidCloseCode } from './errors.js';
+import { Opcode, Receiver, type ReceiverOptions, type ReceiverSink } from './receiver.js';
+import { ZERO_COPY_THRESHOLD, closePayload, encodeFrame, encodeHeader } from './sender.js';
+
+/** What `send()` did with a message. */
+export const SendResult = {
+  /** Handed to the socket, which accepted it without going over its high-water mark. */
+  sent: 'sent',
+  /** Handed to the socket but buffered in memory: the peer reads slowly; `drain` follows. */
+  queued: 'queued',
+  /** Not sent: the connection is not open, or it went over its buffer cap (and is being closed). */
+  dropped: 'dropped',
+} as const;
+export type SendResult = (typeof SendResult)[keyof typeof SendResult];
+
+/** One handler object serves every connection of a server: no closures per connection. */
+export interface ConnectionHandler<T = unknown> {
+  /** The handshake completed. `req` is the upgrade request: read what you need, do not keep it. */
+  open?(conn: WebSocketConnection<T>, req: IncomingMessage): void;
+  /** A complete message. `data` is the callee's to keep; text has been validated as UTF-8. */
+  message(conn: WebSocketConnection<T>, data: Buffer, isBinary: boolean): void;
+  /** Called exactly once, when the socket is gone. `code` is 1006 when no close frame arrived. */
+  close(conn: WebSocketConnection<T>, code: number, reason: string): void;
+  /** The socket's buffer emptied after `send()` returned `queued`. */
+  drain?(conn: WebSocketConnection<T>): void;
+  /**
+   * Something went wrong on this connection: a protocol error (a WebSocketError, the connection
+   * is being closed with its closeCode), or an exception thrown by this handler (closed with 1011).
+   */
+  error?(conn: WebSocketConnection<T>, error: Error): void;
+}
+
+/** Limits shared by all connections of a server (or a client), already validated. */
+export interface ConnectionLimits {
+  /** See {@link WebSocketServerOptions.maxBufferedBytes}. */
+  readonly maxBufferedBytes: number;
+  /** See {@link WebSocketServerOptions.closeTimeoutMs}. */
+  readonly closeTimeoutMs: number;
+  /** What the receiver checks (role and maximum message size). */
+  readonly receiver: ReceiverOptions;
+}
+
+/**
+ * @internal What every connection of one server (or of one `connect()`) shares: kept in one
+ * object so that each connection pays for one pointer instead of four.
+ */
+export interface ConnectionContext<T> {
+  readonly handler: ConnectionHandler<T>;
+  readonly limits: ConnectionLimits;
+  readonly isServer: boolean;
+  /** The server's set of open connections (null on the client side). */
+  readonly registry: Set<WebSocketConnection<T>> | null;
+}
+
+/** The states of a connection, as {@link WebSocketConnection.state} reports them. */
+export const ReadyState = { open: 'open', closing: 'closing', closed: 'closed' } as const;
+/** One of {@link ReadyState}'s values. */
+export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+
+const kConnection = Symbol('strangers.ws.connection');
+type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<any> };
+
+const EMPTY = Buffer.alloc(0);
+
+// Sockets corked during this turn of the event loop (by send() or a pong), uncorked together
+// once the turn's I/O callbacks have run (one setImmediate per turn, no closure per send).
+const corked: Socket[] = [];
+// Connections whose pong waits for the end of the turn: they answered a ping in this turn's
+// batch already, and a later ping replaced the one they owe (RFC 6455 5.5.3).
+const pongsDue: WebSocketConnection<any>[] = [];
+// Counts turns that ended with a batch: a connection that wrote a pong in turn `turn` knows
+// the pong is still in the corked batch.
+let turn = 0;
+
+/** Corks `socket` until the end of this turn, so its frames of the turn leave in one writev. */
+function corkForTurn(socket: Socket): void {
+  if (socket.writableCorked !== 0) return;
+  socket.cork();
+  if (corked.push(socket) === 1) setImmediate(endTurn);
+}
+
+function endTurn(): void {
+  // Pongs that waited go out last in the batch, each carrying its connection's latest ping.
+  for (let i = 0; i < pongsDue.length; i++) WebSocketConnection.dispatch.pongDue(pongsDue[i]!);
+  pongsDue.length = 0;
+  turn = (turn + 1) & 0x3fffffff;
+  for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
+  corked.length = 0;
+}
+
+/** A copy of a (small) ping payload in memory of its own, so that it pins no socket read. */
+function ownCopy(data: Buffer): Buffer {
+  if (data.length === 0) return EMPTY;
+  const copy = Buffer.allocUnsafeSlow(data.length);
+  data.copy(copy);
+  return copy;
+}
+
+// Bits of a connection's #flags: one small integer instead of four fields.
+const Flag = {
+  closeSent: 1,
+  closeReceived: 2,
+  /** Heartbeat: nothing received since the last tick. */
+  quiet: 4,
+  /** Heartbeat: pinged because quiet; terminated if still silent at the next tick. */
+  pinged: 8,
+  /** A pong is owed and waits for the socket's `drain` (its listener is attached). */
+  pongOnDrain: 16,
+  /** The connection failed (protocol error, slow consumer, handler error): input means nothing now. */
+  failed: 1024,
+} as const;
+// Bits 5-9 of #flags: pongs written in turn #pongTurn (saturating at 31).
+const PONG_COUNT_SHIFT = 5;
+const PONG_COUNT_MASK = 0x1f << PONG_COUNT_SHIFT;
+/**
+ * Pings answered one by one per connection and turn: a few pings in a row get their pongs in
+ * order (as Autobahn case 2.10 expects); past this, the turn's pings get one pong, for the latest.
+ */
+const PONG_BURST = 16;
+
+export class WebSocketConnection<T = unknown> implements ReceiverSink {
+  /** A slot for the application (e.g. its session object). */
+  data: T | undefined = undefined;
+  /** The negotiated subprotocol, or ''. */
+  readonly protocol: string;
+
+  #socket: OwnedSocket;
+  #ctx: ConnectionContext<T>;
+  #receiver: Receiver;
+  #state: ReadyState = ReadyState.open;
+  #flags = 0;
+  #closeCode: number = CloseCode.abnormal;
+  #closeReason = '';
+  #closeTimer: NodeJS.Timeout | null = null;
+  /** The payload of the latest ping not answered yet, while its pong waits (null: none owed). */
+  #pendingPong: Buffer | null = null;
+  /** The turn in which this connection last wrote a pong (see `turn`). */
+  #pongTurn = -1;
+
+  /** @internal Built by WebSocketServer or connect(); call `start()` next. */
+  constructor(socket: Socket, ctx: ConnectionContext<T>, protocol: string) {
+    this.#socket = socket;
+    this.#ctx = ctx;
+    this.protocol = protocol;
+    this.#receiver = new Receiver(this, ctx.limits.receiver);
+  }
+
+  /** The peer's IP address ('' when unknown). Read from the socket: not stored twice. */
+  get remoteAddress(): string {
+    return this.#socket.remoteAddress ?? '';
+  }
+
+  /** @internal Wires the socket and parses bytes that arrived with the handshake. */
+  start(head: Buffer): void {
+    const socket = this.#socket;
+    socket[kConnection] = this;
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    // When the peer sends FIN, end our side too (http's sockets are half-open by default).
+    socket.allowHalfOpen = false;
+    socket.on('data', onSocketData);
+    socket.on('close', onSocketClose);
+    socket.on('error', onSocketError);
+    if (this.#ctx.handler.drain !== undefined) socket.on('drain', onSocketDrain);
+    this.#ctx.registry?.add(this);
+    if (head.length > 0) this.#receive(head);
+  }
+
+  /** `open`, `closing` (our close frame sent or theirs received) or `closed` (the socket is gone). */
+  get state(): ReadyState {
+    return this.#state;
+  }
+
+  /** Bytes handed to the socket and not yet written to the network. */
+  get bufferedAmount(): number {
+    return this.#socket.writableLength;
+  }
+
+  /**
+   * Sends one message (text for strings unless `isBinary`). Never throws on a closed
+   * connection: it reports `dropped`. Over the buffer cap, the connection is closed with 1008.
+   */
+  send(data: string | Buffer, isBinary: boolean = typeof data !== 'string'): SendResult {
+    if (this.#state !== ReadyState.open) return SendResult.dropped;
+    const socket = this.#socket;
+    if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) {
+      this.#overflow();
+      return SendResult.dropped;
+    }
+    const opcode = isBinary ? Opcode.binary : Opcode.text;
+    let flushed: boolean;
+    const masked = !this.#ctx.isServer;
+    if (typeof data !== 'string' && !masked && data.length >= ZERO_COPY_THRESHOLD) {
+      socket.cork();
+      socket.write(encodeHeader(opcode, data.length));
+      flushed = socket.write(data);
+      socket.uncork();
+    } else {
+      // Frames sent to one peer within one turn of the event loop leave in one writev (one
+      // syscall), not one write each: a relay burst costs one syscall per peer per turn.
+      corkForTurn(socket);
+      flushed = socket.write(encodeFrame(opcode, data, true, masked));
+    }
+    return flushed ? SendResult.sent : SendResult.queued;
+  }
+
+  /**
+   * Sends a ping (at most 125 bytes of payload). Like `send()`, over the buffer cap it closes
+   * the connection with 1008 instead.
+   */
+  ping(data: Buffer | string = EMPTY): void {
+    if (this.#state !== ReadyState.open) return;
+    const payload = typeof data === 'string' ? Buffer.from(data) : data;
+    if (payload.length > 125) throw new RangeError('ping payload must be at most 125 bytes');
+    if (this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
+    this.#socket.write(encodeFrame(Opcode.ping, payload, true, !this.#ctx.isServer));
+  }
+
+  /**
+   * Starts the closing handshake. The socket ends when the peer answers, or is destroyed
+   * after the close timeout. Over the buffer cap, the close says 1008 (and `error()` hears
+   * `buffer_overflow`) instead of `code`. Throws only on a code that may not be sent (our API
+   * misused).
+   */
+  close(code: number = CloseCode.normal, reason = ''): void {
+    if (!isValidCloseCode(code)) throw new RangeError(`close code ${code} may not be sent`);
+    if (this.#state !== ReadyState.open) return;
+    if (this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
+    this.#sendClose(code, reason);
+    this.#armCloseTimer();
+  }
+
+  /** Destroys the socket at once, without a closing handshake. */
+  terminate(): void {
+    this.#socket.destroy();
+  }
+
+  /**
+   * @internal One tick of the server's heartbeat. A connection that sent nothing for a whole
+   * interval is pinged; one still silent a tick later is terminated. Returns false if terminated.
+   */
+  heartbeat(): boolean {
+    if (this.#state === ReadyState.closed) return false;
+    const flags = this.#flags;
+    if ((flags & Flag.pinged) !== 0) {
+      this.#reportError(new WebSocketError(ErrorCodes.heartbeatTimeout, 'peer did not answer a ping'));
+      this.terminate();
+      return false;
+    }
+    if ((flags & Flag.quiet) !== 0) {
+      this.#flags = flags | Flag.pinged;
+      this.ping();
+    } else {
+      this.#flags = flags | Flag.quiet;
+    }
+    return true;
+  }
+
+  // ---- ReceiverSink: called by this connection's Receiver only ----
+
+  /** @internal */
+  onMessage(data: Buffer, isBinary: boolean): void {
+    // After our own close() the peer may still send until it sees our close frame (RFC 6455
+    // 5.5.1: it is only the sender of a close that sends no more data): those messages are
+    // delivered. After a failure, or the peer's own close, nothing more is.
+    if (this.#state === ReadyState.closed || (this.#flags & (Flag.failed | Flag.closeReceived)) !== 0) return;
+    try {
+      this.#ctx.handler.message(this, data, isBinary);
+    } catch (error) {
+      this.#handlerFailed(error);
+    }
+  }
+
+  /**
+   * @internal RFC 6455 5.5.2: answer a ping with a pong carrying the same payload. Pongs do not
+   * pile up: RFC 6455 5.5.3 lets an endpoint that "has not yet sent Pong frame(s) in response to
+   * previous Ping frame(s)" answer "only the most recently processed Ping frame". So once
+   * PONG_BURST pongs are in this turn's batch, or while the socket waits for `drain`, a ping
+   * only replaces the payload of the one pong owed, written at the end of the turn or on
+   * `drain`. A ping flood from a peer that never reads costs a few pongs per turn, not one each.
+   */
+  onPing(data: Buffer): void {
+    const flags = this.#flags;
+    if ((flags & Flag.closeSent) !== 0) return;
+    if (this.#pendingPong !== null) {
+      // Waiting for `drain` may take long: keep a copy, not a view pinning a whole socket read.
+      this.#pendingPong = (flags & Flag.pongOnDrain) !== 0 ? ownCopy(data) : data;
+      return;
+    }
+    const socket = this.#socket;
+    if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
+    if (socket.writableNeedDrain) return this.#pongOnDrain(data);
+    if (this.#pongTurn === turn && (flags & PONG_COUNT_MASK) >>> PONG_COUNT_SHIFT >= PONG_BURST) {
+      // Enough pongs in this turn's batch already: the latest ping is answered at the turn's end.
+      this.#pendingPong = data;
+      pongsDue.push(this);
+      return;
+    }
+    this.#writePong(data);
+  }
+
+  /** @internal Liveness is tracked on any input, so a pong needs nothing more. */
+  onPong(_data: Buffer): void {}
+
+  /**
+   * @internal RFC 6455 5.5.1: answer a close with a close (same code), then end TCP. A peer
+   * over the buffer cap gets 1008 instead, like everything else queued for it.
+   */
+  onCloseFrame(code: number, reason: string): void {
+    this.#flags |= Flag.closeReceived;
+    this.#closeCode = code;
+    this.#closeReason = reason;
+    if ((this.#flags & Flag.closeSent) === 0 && this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) {
+      return this.#overflow();
+    }
+    this.#sendClose(code, '');
+    // RFC 6455 7.1.1: the server closes the TCP connection first; a client waits a bounded time.
+    if (this.#ctx.isServer) this.#socket.end();
+    else this.#armCloseTimer();
+  }
+
+  /** @internal RFC 6455 7.1.7: fail the connection with the error's close code. */
+  onProtocolError(error: WebSocketError): void {
+    this.#reportError(error);
+    this.#fail(error.closeCode, error.message);
+  }
+
+  // ---- internals ----
+
+  #receive(chunk: Buffer): void {
+    this.#flags &= ~(Flag.quiet | Flag.pinged);
+    this.#receiver.push(chunk);
+  }
+
+  #writePong(data: Buffer): void {
+    corkForTurn(this.#socket);
+    const flags = this.#flags;
+    const count = this.#pongTurn === turn ? Math.min(31, ((flags & PONG_COUNT_MASK) >>> PONG_COUNT_SHIFT) + 1) : 1;
+    this.#flags = (flags & ~PONG_COUNT_MASK) | (count << PONG_COUNT_SHIFT);
+    this.#pongTurn = turn;
+    this.#socket.write(encodeFrame(Opcode.pong, data, true, !this.#ctx.isServer));
+  }
+
+  /** Owes a pong until the socket drains (one shared listener, attached only meanwhile). */
+  #pongOnDrain(data: Buffer): void {
+    this.#pendingPong = ownCopy(data);
+    this.#flags |= Flag.pongOnDrain;
+    this.#socket.on('drain', onSocketDrainPong);
+  }
+
+  /** Writes the pong owed, if any and if still allowed (end of turn, or `drain`). */
+  #payPong(): void {
+    const data = this.#pendingPong;
+    if (data === null) return;
+    this.#pendingPong = null;
+    const socket = this.#socket;
+    if ((this.#flags & Flag.closeSent) !== 0 || socket.destroyed) return;
+    if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
+    if (socket.writableNeedDrain) return this.#pongOnDrain(data);
+    this.#writePong(data);
+  }
+
+  /**
+   * Fails the connection with 1008 (`buffer_overflow`): the peer let `maxBufferedBytes` of
+   * frames pile up. Its close frame is the one frame written past the cap (once, at most 125
+   * bytes of payload); the socket is destroyed after the close timeout if it does not drain.
+   */
+  #overflow(): void {
+    const error = new WebSocketError(ErrorCodes.bufferOverflow, 'peer reads too slowly: outgoing buffer full');
+    this.#reportError(error);
+    this.#fail(error.closeCode, 'slow consumer');
+  }
+
+  /** Sends a close frame (once) and stops accepting application sends. */
+  #sendClose(code: number, reason: string): void {
+    this.#state = ReadyState.closing;
+    if ((this.#flags & Flag.closeSent) !== 0) return;
+    this.#flags |= Flag.closeSent;
+    this.#socket.write(encodeFrame(Opcode.close, closePayload(code, reason), true, !this.#ctx.isServer));
+  }
+
+  /** Close frame, then end TCP at once: after an error the stream cannot be trusted. */
+  #fail(code: number, reason: string): void {
+    this.#flags |= Flag.failed;
+    this.#sendClose(code, reason.slice(0, 100));
+    this.#socket.end();
+    this.#armCloseTimer();
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== null || this.#state === ReadyState.closed) return;
+    this.#closeTimer = setTimeout(destroySocket, this.#ctx.limits.closeTimeoutMs, this.#socket);
+    this.#closeTimer.unref();
+  }
+
+  #handlerFailed(error: unknown): void {
+    this.#reportError(error instanceof Error ? error : new Error(String(error)));
+    if (this.#state === ReadyState.open) this.#fail(CloseCode.internalError, 'internal error');
+  }
+
+  #reportError(error: Error): void {
+    try {
+      this.#ctx.handler.error?.(this, error);
+    } catch {
+      // An error reporter that throws has nowhere left to report to.
+    }
+  }
+
+  /** @internal Socket listener bodies (the listeners themselves are shared functions below). */
+  static dispatch = {
+    data(conn: WebSocketConnection<any>, chunk: Buffer): void {
+      conn.#receive(chunk);
+    },
+    pongDue(conn: WebSocketConnection<any>): void {
+      conn.#payPong();
+    },
+    drainPong(conn: WebSocketConnection<any>): void {
+      conn.#flags &= ~Flag.pongOnDrain;
+      conn.#payPong();
+    },
+    drain(conn: WebSocketConnection<any>): void {
+      if (conn.#state !== ReadyState.open) return;
+      try {
+        conn.#ctx.handler.drain?.(conn);
+      } catch (error) {
+        conn.#handlerFailed(error);
+      }
+    },
+    close(conn: WebSocketConnection<any>): void {
+      if (conn.#state === ReadyState.closed) return;
+      conn.#state = ReadyState.closed;
+      if (conn.#closeTimer !== null) clearTimeout(conn.#closeTimer);
+      conn.#closeTimer = null;
+      conn.#ctx.registry?.delete(conn);
+      const code = (conn.#flags & Flag.closeReceived) !== 0 ? conn.#closeCode : CloseCode.abnormal;
+      try {
+        conn.#ctx.handler.close(conn, code, conn.#closeReason);
+      } catch (error) {
+        conn.#reportError(error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+  };
+}
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  const conn = this[kConnection];
+  if (conn !== undefined) WebSocketConnection.dispatch.data(conn, chunk);
+}
+function onSocketDrain(this: OwnedSocket): void {
+  const conn = this[kConnection];
+  if (conn !== undefined) WebSocketConnection.dispatch.drain(conn);
+}
+function onSocketDrainPong(this: OwnedSocket): void {
+  this.removeListener('drain', onSocketDrainPong);
+  const conn = this[kConnection];
+  if (conn !== undefined) WebSocketConnection.dispatch.drainPong(conn);
+}
+function onSocketClose(this: OwnedSocket): void {
+  const conn = this[kConnection];
+  if (conn !== undefined) WebSocketConnection.dispatch.close(conn);
+}
+function onSocketError(this: OwnedSocket): void {
+  // 'close' always follows; the error itself (ECONNRESET, EPIPE) says nothing we act on.
+}
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
