@@ -823,6 +823,7 @@ export class ChatService {
       if (partner.nodeId === this.engine.nodeId) {
         const p = this.#sessions.get(partner.userId);
         if (p === undefined || !this.#taken(p)) continue; // gone or no longer searching: try again
+        if (!this.#sameSearch(p, partner)) continue;
         s.inflight = false;
         s.queued = false;
         this.#begin(s, p, partner, m.common, true);
@@ -874,6 +875,7 @@ export class ChatService {
       if (partner.nodeId === this.engine.nodeId) {
         const p = this.#sessions.get(partner.userId);
         if (p === undefined || !this.#taken(p)) continue;
+        if (!this.#sameSearch(p, partner)) continue;
         this.#begin(p, undefined, w, m.common, false);
         this.#announce(w, partner, m.common);
         return;
@@ -894,6 +896,17 @@ export class ChatService {
     if (p.closed || p.state !== SessionState.searching) return false;
     this.#clearTimer(p);
     return true;
+  }
+
+  /**
+   * Whether the queue entry `w` that a pairing took is still `p`'s search's language. A session
+   * that searched again in another language while its old entry was being taken (a `remove`
+   * that came too late) refuses it and queues again: nobody is matched across languages.
+   */
+  #sameSearch(p: Session, w: Waiter): boolean {
+    if ((w.lang ?? '') === p.lang) return true;
+    this.#enqueue(p, Date.now());
+    return false;
   }
 
   /** Takes a session out of the queue; a false answer means a match for it is on its way. */
@@ -1143,7 +1156,7 @@ export class ChatService {
         if (s === undefined) return this.#questions.refuse(e, EndReason.disconnected);
         if (!this.#taken(s)) return this.#questions.refuse(e, EndReason.left);
         // The search changed meanwhile (another question, no longer willing): not this one.
-        const fits = e.role === 0 ? s.question === e.text : s.questions && s.question === undefined;
+        const fits = (e.role === 0 ? s.question === e.text : s.questions && s.question === undefined) && e.lang === s.lang;
         if (!fits) {
           this.#questions.refuse(e, EndReason.left);
           this.#enqueue(s, Date.now());
@@ -1164,6 +1177,12 @@ export class ChatService {
         }
         if (!this.#taken(s)) {
           this.engine.relay.send(e.partnerNode, { kind: 'ended', to: e.partner, from: e.to, reason: EndReason.left });
+          return;
+        }
+        if (e.lang !== undefined && e.lang !== s.lang) {
+          // Made for an earlier search in another language: nobody is matched across languages.
+          this.engine.relay.send(e.partnerNode, { kind: 'ended', to: e.partner, from: e.to, reason: EndReason.left });
+          this.#enqueue(s, Date.now());
           return;
         }
         this.#begin(s, undefined, { userId: e.partner, nodeId: e.partnerNode, person: e.partnerPerson, address: e.partnerAddress }, e.common, false);

@@ -102,7 +102,7 @@ export interface MatchQueue {
 
 /** The `matched` event that tells waiter `to` about its `partner`. */
 export function matchedEvent(to: Waiter, partner: Waiter, common: readonly string[]): RelayEvent {
-  return { kind: 'matched', to: to.userId, partner: partner.userId, partnerNode: partner.nodeId, common, partnerPerson: partner.person, partnerAddress: partner.address };
+  return { kind: 'matched', to: to.userId, partner: partner.userId, partnerNode: partner.nodeId, common, partnerPerson: partner.person, partnerAddress: partner.address, lang: to.lang ?? '' };
 }
 
 /** A member of a question conversation, as the relay names it. */
@@ -124,7 +124,8 @@ function member(w: Waiter): QuestionMember {
 export function questionEvents(q: QuestionMatch): Array<[string, RelayEvent]> {
   const members = [member(q.asker), member(q.discussers[0]), member(q.discussers[1])] as const;
   const text = q.asker.question ?? '';
-  return members.map((m, role) => [m.node, { kind: 'question', to: m.id, role, text, members }] as [string, RelayEvent]);
+  const lang = q.asker.lang ?? '';
+  return members.map((m, role) => [m.node, { kind: 'question', to: m.id, role, text, members, lang }] as [string, RelayEvent]);
 }
 
 /** Node-to-node events. Each names the local user it is for (`to`). */
@@ -138,6 +139,11 @@ export type RelayEvent =
       /** The partner's person and address key, for skips and reports ('' from an older node). */
       readonly partnerPerson: string;
       readonly partnerAddress: string;
+      /**
+       * The language class the match was made in ('' none; absent from an older node). A user whose
+       * search changed language meanwhile refuses it: nobody is matched across languages.
+       */
+      readonly lang?: string;
     }
   /** A chat line; `n` numbers the sender's lines in the conversation (0: unnumbered, an older node). */
   | { readonly kind: 'msg'; readonly to: string; readonly from: string; readonly text: string; readonly n: number }
@@ -160,7 +166,7 @@ export type RelayEvent =
    * member `role` (0 asker, 1 or 2 a discusser). Chat lines, typing and `ended` then travel as
    * usual between the discussers, and from each discusser to the asker (`from` names the sender).
    */
-  | { readonly kind: 'question'; readonly to: string; readonly role: 0 | 1 | 2; readonly text: string; readonly members: readonly [QuestionMember, QuestionMember, QuestionMember] }
+  | { readonly kind: 'question'; readonly to: string; readonly role: 0 | 1 | 2; readonly text: string; readonly members: readonly [QuestionMember, QuestionMember, QuestionMember]; readonly lang: string }
   /** The asker `from` left the question conversation of discusser `to`: it goes on as an ordinary pair. */
   | { readonly kind: 'asker_left'; readonly to: string; readonly from: string };
 
