@@ -2,12 +2,15 @@
 // `npm run bench:ws` (issue 2): our WebSocket layer against `ws` and a bare node:net server,
 // side by side in one run. Servers are pinned to core 0, the clients and this script to core 1.
 //
-//   node bench/ws.mjs [--quick] [--only idle,echo,codec] [--out bench/results]
+//   node bench/ws.mjs [--quick] [--only idle,echo,codec,deflate] [--out bench/results]
 //
 // 1. RSS per idle connection at 10,000 and 19,000 connections (clients in other processes,
 //    each on its own source address 127.0.0.x), and the connect rate.
 // 2. Echo messages per server CPU-second with 100 clients.
 // 3. Parser and serializer throughput on the same byte streams (64 B, 1 KiB, 64 KiB frames).
+// 4. (`deflate`) permessage-deflate on, ours against ws, each with its defaults: RSS per idle
+//    connection at 10,000 connections that each sent one 2 KiB message (compressed) and got it
+//    back, and echo of 2 KiB chat-like JSON per server CPU-second, with and without compression.
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +23,7 @@ if (pinSelf()) await new Promise(() => {}); // the pinned copy does the work
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const onlyArg = args.includes('--only') ? args[args.indexOf('--only') + 1] : 'idle,echo,codec';
+const onlyArg = args.includes('--only') ? args[args.indexOf('--only') + 1] : 'idle,echo,codec,deflate';
 const only = new Set(onlyArg.split(','));
 const outDir = args.includes('--out') ? args[args.indexOf('--out') + 1] : 'bench/results';
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -28,14 +31,16 @@ const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const SERVERS = {
   strangers: (port) => [here('../packages/websocket/examples/echo.mjs'), '--port', String(port)],
   ws: (port) => [here('./lib/ws-echo-server.mjs'), String(port)],
+  'strangers-deflate': (port) => [here('../packages/websocket/examples/echo.mjs'), '--port', String(port), '--deflate'],
+  'ws-deflate': (port) => [here('./lib/ws-echo-server.mjs'), String(port), 'deflate'],
   net: (port) => [here('./lib/net-server.mjs'), String(port)],
 };
 
-const results = { machine: machine(), quick, startedAt: new Date().toISOString(), idle: [], echo: [], codec: [] };
+const results = { machine: machine(), quick, startedAt: new Date().toISOString(), idle: [], echo: [], codec: [], deflateIdle: [], deflateEcho: [] };
 const log = (s) => console.log(s);
 
 // ---- 1. idle connections ------------------------------------------------------------------
-async function idleRun(kind, count) {
+async function idleRun(kind, count, clientMode = kind === 'net' ? 'tcp' : 'ws') {
   const port = await freePort();
   const server = await startServer(kind, SERVERS[kind](port));
   await sleep(500);
@@ -49,7 +54,7 @@ async function idleRun(kind, count) {
   const opened = await Promise.all(
     Array.from({ length: procs }, (_, i) => {
       const n = Math.floor(count / procs) + (i < count % procs ? 1 : 0);
-      const child = fork(here('./lib/idle-client.mjs'), [`ws://127.0.0.1:${port}/`, String(n), `127.0.0.${2 + i}`, kind === 'net' ? 'tcp' : 'ws'], { stdio: 'inherit' });
+      const child = fork(here('./lib/idle-client.mjs'), [`ws://127.0.0.1:${port}/`, String(n), `127.0.0.${2 + i}`, clientMode], { stdio: 'inherit' });
       children.push(child);
       return new Promise((resolve) => child.once('message', resolve));
     }),
@@ -76,10 +81,10 @@ async function idleRun(kind, count) {
 }
 
 // ---- 2. echo throughput -------------------------------------------------------------------
-async function echoRun(kind, clients, seconds) {
+async function echoRun(kind, clients, seconds, size = 64, extra = []) {
   const port = await freePort();
   const server = await startServer(kind, SERVERS[kind](port));
-  const child = fork(here('./lib/echo-client.mjs'), [`ws://127.0.0.1:${port}/`, String(clients), '8', '64'], { stdio: 'inherit' });
+  const child = fork(here('./lib/echo-client.mjs'), [`ws://127.0.0.1:${port}/`, String(clients), '8', String(size), ...extra], { stdio: 'inherit' });
   const next = () => new Promise((resolve) => child.once('message', resolve));
   await next(); // ready
   child.send({ t: 'go' });
@@ -92,11 +97,11 @@ async function echoRun(kind, clients, seconds) {
   await server.stop();
   const serverCpu = s1.cpu - s0.cpu;
   const row = {
-    server: kind, clients, seconds: done.seconds, echoes: done.echoes, echoesPerSec: done.echoes / done.seconds,
+    server: kind, clients, size, clientArgs: extra, seconds: done.seconds, echoes: done.echoes, echoesPerSec: done.echoes / done.seconds,
     serverCpuSeconds: serverCpu, serverCpuPercent: (100 * serverCpu) / seconds, echoesPerServerCpuSecond: done.echoes / serverCpu,
     clientCpuPercent: (100 * done.cpu) / done.seconds,
   };
-  log(`echo  ${kind.padEnd(9)} ${clients} clients: ${fmt(row.echoesPerSec)} echoes/s, server cpu ${fmt(row.serverCpuPercent)}%, ${fmt(row.echoesPerServerCpuSecond)} echoes per server cpu-second; client cpu ${fmt(row.clientCpuPercent)}%${row.clientCpuPercent > 90 ? ' (the client was the bottleneck: compare per cpu-second)' : ''}`);
+  log(`echo  ${kind.padEnd(9)} ${clients} clients, ${size} B ${extra.join(' ')}: ${fmt(row.echoesPerSec)} echoes/s, server cpu ${fmt(row.serverCpuPercent)}%, ${fmt(row.echoesPerServerCpuSecond)} echoes per server cpu-second; client cpu ${fmt(row.clientCpuPercent)}%${row.clientCpuPercent > 90 ? ' (the client was the bottleneck: compare per cpu-second)' : ''}`);
   return row;
 }
 
@@ -235,6 +240,15 @@ if (only.has('echo')) {
   for (const kind of ['strangers', 'ws']) results.echo.push(await echoRun(kind, 100, quick ? 3 : 10));
 }
 if (only.has('codec')) results.codec = await codec();
+if (only.has('deflate')) {
+  // Echo first (short), then the idle runs (long); the same client for every server.
+  for (const kind of ['strangers', 'ws']) results.deflateEcho.push(await echoRun(kind, 100, quick ? 3 : 10, 2048, ['chat']));
+  for (const kind of ['strangers-deflate', 'ws-deflate']) results.deflateEcho.push(await echoRun(kind, 100, quick ? 3 : 10, 2048, ['chat', 'deflate']));
+  const count = quick ? 2000 : 10000;
+  results.deflateIdle.push(await idleRun('strangers', count));
+  results.deflateIdle.push(await idleRun('ws', count));
+  for (const kind of ['strangers-deflate', 'ws-deflate']) results.deflateIdle.push(await idleRun(kind, count, 'ws-deflate'));
+}
 results.endedAt = new Date().toISOString();
 results.machine.uptimeAtEnd = machine().uptime;
 
@@ -254,6 +268,22 @@ if (results.echo.length) {
 if (results.codec.length) {
   md.push('', `| frame size | parse ours (frames/s) | parse ws | ratio | serialize ours | serialize ws | ratio |`, `| --- | --- | --- | --- | --- | --- | --- |`);
   for (const r of results.codec) md.push(`| ${r.size} B | ${fmt(r.parseFramesPerSec.strangers)} | ${fmt(r.parseFramesPerSec.ws)} | ${fmt(r.parseRatio)}x | ${fmt(r.serializeFramesPerSec.strangers)} | ${fmt(r.serializeFramesPerSec.ws)} | ${fmt(r.serializeRatio)}x |`);
+}
+if (results.deflateEcho.length) {
+  const ws = results.deflateEcho.find((x) => x.server === 'ws');
+  md.push('', `| echo, 100 clients, 2 KiB chat JSON | permessage-deflate | echoes/s | server CPU | echoes per server CPU-s | vs ws (no deflate) | vs ws, same mode | client CPU |`, `| --- | --- | --- | --- | --- | --- | --- | --- |`);
+  for (const r of results.deflateEcho) {
+    const deflate = r.clientArgs.includes('deflate');
+    const same = results.deflateEcho.find((x) => x.server === (deflate ? 'ws-deflate' : 'ws'));
+    md.push(`| ${r.server} | ${deflate ? 'on' : 'off'} | ${fmt(r.echoesPerSec)} | ${fmt(r.serverCpuPercent)}% | ${fmt(r.echoesPerServerCpuSecond)} | ${fmt(ratio(r.echoesPerServerCpuSecond, ws?.echoesPerServerCpuSecond))}x | ${fmt(ratio(r.echoesPerServerCpuSecond, same?.echoesPerServerCpuSecond))}x | ${fmt(r.clientCpuPercent)}% |`);
+  }
+}
+if (results.deflateIdle.length) {
+  md.push('', `| idle connections, permessage-deflate | server | RSS/conn | vs ws, same mode | heap used/conn | external/conn | connect/s |`, `| --- | --- | --- | --- | --- | --- | --- |`);
+  for (const r of results.deflateIdle) {
+    const same = results.deflateIdle.find((x) => x.server === (r.server.endsWith('-deflate') ? 'ws-deflate' : 'ws'));
+    md.push(`| ${r.connections}${r.server.endsWith('-deflate') ? ', after one 2 KiB message each' : ', no deflate'} | ${r.server} | ${(r.rssPerConn / 1024).toFixed(2)} KiB | ${fmt(ratio(r.rssPerConn, same?.rssPerConn))}x | ${fmt(r.heapUsedPerConn / 1024)} KiB | ${fmt(r.externalPerConn / 1024)} KiB | ${fmt(r.connectPerSec)} |`);
+  }
 }
 const table = md.join('\n');
 log('\n' + table);

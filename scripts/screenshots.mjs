@@ -1,6 +1,8 @@
 // Saves the README's screenshots of the web client under docs/screenshots/:
 //   landing.png (desktop), chat-desktop.png, chat-mobile.png (390 px wide);
-//   with --admin instead: admin.png, the moderator console with a few real cases.
+//   with --admin instead: admin.png, the moderator console with a few real cases;
+//   with --modes instead: question-asker.png, question-discusser.png (390 px wide) and
+//   question-saved.png (the text file Save made, shown as it reads).
 // Runs the real server in this process on a free port and stages a conversation between two
 // browser contexts in headless Chromium (/usr/bin/chromium via playwright-core).
 // Usage: npm run build && node scripts/screenshots.mjs [--dark] [--admin]
@@ -14,6 +16,10 @@ const dir = 'docs/screenshots';
 mkdirSync(dir, { recursive: true });
 if (process.argv.includes('--admin')) {
   await adminScreenshot();
+  process.exit(0);
+}
+if (process.argv.includes('--modes')) {
+  await modesScreenshots();
   process.exit(0);
 }
 
@@ -40,7 +46,7 @@ try {
     await desk.keyboard.press('Enter');
   }
   await desk.locator('#interest-input').blur();
-  await desk.screenshot({ path: `${dir}/landing${suffix}.png` });
+  await desk.screenshot({ path: `${dir}/landing${suffix}.png`, fullPage: true });
 
   await desk.locator('#start').click();
   await phone.locator('#interest-input').fill('chess, films');
@@ -173,6 +179,71 @@ async function adminScreenshot() {
     console.log(`saved ${dir}/admin${suffix}.png`);
   } finally {
     for (const c of clients) c.close();
+    await browser.close();
+    await server.stop('screenshots');
+  }
+}
+
+/** Question mode: an asker watching two discussers, a discusser's view, and a saved conversation. */
+async function modesScreenshots() {
+  const { readFileSync } = await import('node:fs');
+  const server = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', maxPerIp: 0 });
+  const { port } = await server.listen();
+  const url = `http://127.0.0.1:${port}/`;
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const colorScheme = dark ? 'dark' : 'light';
+  try {
+    const asker = await (await browser.newContext({ viewport: { width: 1200, height: 760 }, colorScheme, locale: 'en-GB' })).newPage();
+    const one = await (await browser.newContext({ viewport: { width: 1200, height: 760 }, colorScheme, locale: 'en-GB' })).newPage();
+    const two = await (
+      await browser.newContext({ viewport: { width: 390, height: 780 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme, locale: 'en-GB' })
+    ).newPage();
+    for (const p of [asker, one, two]) {
+      await p.goto(url);
+      await p.locator('#link-text').getByText('Connected').waitFor();
+    }
+    await asker.locator('#question-input').fill('Is a hot dog a sandwich?');
+    await asker.locator('#ask').click();
+    for (const p of [one, two]) {
+      await p.locator('#questions').check();
+      await p.locator('#start').click();
+    }
+    for (const p of [one, two]) await p.locator('#question-bar:not([hidden])').waitFor();
+    const script = [
+      [one, 'Obviously not. A sandwich has two separate slices.'],
+      [two, 'So a sub is not a sandwich either? Bread around a filling, that is a sandwich.'],
+      [one, 'A sub is a sub. Different category, like a taco.'],
+      [two, 'A taco is a sandwich turned sideways, fight me'],
+      [one, 'haha. ok, what about a burrito then?'],
+    ];
+    for (const [page, text] of script) {
+      await page.locator('#input').fill(text);
+      await page.keyboard.press('Enter');
+      await asker.locator('#log .msg.stranger .bubble').filter({ hasText: text.slice(0, 20) }).waitFor();
+      await page.waitForTimeout(250);
+    }
+    await two.locator('#input').pressSequentially('a burrito is a wrap');
+    await asker.locator('#typing.on').waitFor();
+    await asker.waitForTimeout(300);
+    await asker.screenshot({ path: `${dir}/question-asker${suffix}.png` });
+    await two.waitForTimeout(300);
+    await two.screenshot({ path: `${dir}/question-discusser${suffix}.png` });
+    const [download] = await Promise.all([asker.waitForEvent('download'), asker.locator('#save').click()]);
+    const text = readFileSync(await download.path(), 'utf8');
+    const viewer = await (await browser.newContext({ viewport: { width: 900, height: 420 }, colorScheme })).newPage();
+    await viewer.setContent('<pre id="file"></pre>');
+    await viewer.evaluate(([t, d]) => {
+      const pre = document.getElementById('file');
+      pre.textContent = t;
+      Object.assign(document.body.style, { margin: '0', padding: '24px', background: d ? '#0f1117' : '#ffffff', color: d ? '#e8eaf0' : '#161a23' });
+      Object.assign(pre.style, { font: '15px/1.5 ui-monospace, monospace', whiteSpace: 'pre-wrap', margin: '0' });
+    }, [`${download.suggestedFilename()}\n\n${text}`, dark]);
+    await viewer.screenshot({ path: `${dir}/question-saved${suffix}.png` });
+    console.log(`saved ${dir}/question-asker${suffix}.png, question-discusser${suffix}.png, question-saved${suffix}.png`);
+  } finally {
     await browser.close();
     await server.stop('screenshots');
   }

@@ -13,6 +13,9 @@
 import { Connection, LinkState, endpoint } from './connection.js';
 import { EndReason, Limits, normalizeInterest, type ClientMessage, type PlaceState, type ServerMessage } from './protocol.js';
 import { SessionKeeper } from './session.js';
+import { fillPicker, languageName, loadLanguage, saveLanguage } from './languages.js';
+import { Notifier } from './notify.js';
+import { download, fileName, transcript, type TranscriptLine } from './save.js';
 
 /** The conversation's state. */
 const ChatState = {
@@ -71,6 +74,15 @@ const ErrorText: Record<string, string> = {
   banned: "Several people reported you, so you can't start new chats for a while.",
   engine_unavailable: 'Matchmaking is unavailable at the moment. Try again in a little while.',
   shutting_down: 'The server is restarting. You will be reconnected in a moment.',
+  not_allowed: "You asked the question: you watch, the strangers talk.",
+};
+
+/** What each `ended.reason` means to an asker. */
+const AskerEndedText: Record<string, string> = {
+  [EndReason.skipped]: 'A stranger moved on, so the discussion has ended.',
+  [EndReason.left]: 'A stranger left, so the discussion has ended.',
+  [EndReason.disconnected]: "A stranger's connection was lost, so the discussion has ended.",
+  [EndReason.shutdown]: 'The server is restarting, so this discussion has ended. Reconnecting…',
 };
 
 /** Why the server refused a session (POST /session, docs/protocol.md), in words. */
@@ -86,6 +98,7 @@ const TransientErrors: ReadonlySet<string> = new Set(['rate_limited', 'shutting_
 const RefusedMessage: ReadonlySet<string> = new Set(['rate_limited', 'too_long', 'not_matched']);
 
 const STORAGE_KEY = 'strangers.interests';
+const QUESTIONS_KEY = 'strangers.questions';
 
 /**
  * The server's default per-connection budget (`msg`, `typing`, `find`, `next`): 5 per second,
@@ -159,12 +172,33 @@ const ui = {
   input: $<HTMLTextAreaElement>('input'),
   send: $<HTMLButtonElement>('send'),
   toast: $<HTMLDivElement>('toast'),
+  lang: $<HTMLSelectElement>('lang'),
+  questions: $<HTMLInputElement>('questions'),
+  notify: $<HTMLInputElement>('notify'),
+  askForm: $<HTMLFormElement>('ask-form'),
+  questionInput: $<HTMLTextAreaElement>('question-input'),
+  questionBar: $<HTMLParagraphElement>('question-bar'),
+  questionText: $<HTMLSpanElement>('question-text'),
+  save: $<HTMLButtonElement>('save'),
+  reportWho: $<HTMLFieldSetElement>('report-who'),
+  reportWhoOptions: $<HTMLDivElement>('report-who-options'),
 };
 
 // ---- state -------------------------------------------------------------------------------------
 
 let state: ChatState = ChatState.idle;
 let interests: string[] = loadInterests();
+/** The language searches use ('' for any), remembered. */
+let lang = loadLanguage();
+/** The user accepts to discuss other people's questions (remembered). */
+let discussQuestions = loadFlag(QUESTIONS_KEY);
+const notifier = new Notifier();
+/** The question this page is asking (its search is an `ask`), or null for an ordinary search. */
+let asking: string | null = null;
+/** The current conversation: an ordinary one, or in question mode as the asker or a discusser. */
+let mode: 'chat' | 'asker' | 'discusser' = 'chat';
+/** The question of the current conversation ('' for an ordinary one). */
+let question = '';
 /** Shared interests of the current conversation. */
 let common: readonly string[] = [];
 /** Sent `find` for the current search (false while waiting for the connection). */
@@ -270,6 +304,22 @@ function saveInterests(): void {
   }
 }
 
+function loadFlag(key: string): boolean {
+  try {
+    return localStorage.getItem(key) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function saveFlag(key: string, on: boolean): void {
+  try {
+    localStorage.setItem(key, on ? '1' : '0');
+  } catch {
+    // Not remembered.
+  }
+}
+
 /** Adds the tags typed so far (comma-separated); returns false when nothing could be added. */
 function addInterests(raw: string): boolean {
   let added = false;
@@ -360,14 +410,70 @@ ui.startForm.addEventListener('submit', (ev) => {
   startSearch();
 });
 
+// ---- language, questions, notifications ----------------------------------------------------------
+
+fillPicker(ui.lang, lang);
+ui.lang.addEventListener('change', () => {
+  lang = ui.lang.value;
+  saveLanguage(lang);
+});
+ui.questions.checked = discussQuestions;
+ui.questions.addEventListener('change', () => {
+  discussQuestions = ui.questions.checked;
+  saveFlag(QUESTIONS_KEY, discussQuestions);
+});
+ui.notify.checked = notifier.enabled;
+ui.notify.addEventListener('change', () => {
+  void notifier.set(ui.notify.checked).then(() => {
+    if (ui.notify.checked && Notifier.supported && Notification.permission === 'denied') {
+      toast('Notifications are blocked for this site: you will only hear a sound.');
+    }
+  });
+});
+
+ui.askForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const q = ui.questionInput.value.trim();
+  if (q === '') {
+    showLandingError('Write your question first.');
+    ui.questionInput.focus();
+    return;
+  }
+  if (Array.from(q).length > Limits.maxQuestion) {
+    showLandingError(`A question has ${Limits.maxQuestion} characters at most.`);
+    return;
+  }
+  startAsk(q);
+});
+ui.questionInput.addEventListener('input', () => showLandingError(''));
+
+/** Asks `q`: two strangers will discuss it while this page watches. */
+function startAsk(q: string): void {
+  asking = q;
+  beginSearch();
+}
+
 // ---- the conversation --------------------------------------------------------------------------
 
-/** Puts the user in the queue (now, or as soon as the connection is back). */
+/** Puts the user in the queue for an ordinary conversation (now, or once the connection is back). */
 function startSearch(): void {
+  asking = null;
+  beginSearch();
+}
+
+/** Starts again what the last search was: the same question, or an ordinary conversation. */
+function restart(): void {
+  if (asking !== null) beginSearch();
+  else startSearch();
+}
+
+function beginSearch(): void {
   disarmNext();
   stopTyping(false);
   setStrangerTyping(false);
   state = ChatState.searching;
+  mode = 'chat';
+  question = '';
   common = [];
   reported = false;
   clearLog();
@@ -378,7 +484,10 @@ function startSearch(): void {
 }
 
 function sendFind(): boolean {
-  return sendControl(interests.length > 0 ? { type: 'find', interests } : { type: 'find' });
+  const l = lang === '' ? {} : { lang };
+  if (asking !== null) return sendControl({ type: 'ask', question: asking, ...l });
+  const q = discussQuestions ? { questions: true } : {};
+  return sendControl(interests.length > 0 ? { type: 'find', interests, ...l, ...q } : { type: 'find', ...l, ...q });
 }
 
 /** Sends `find` or `next`, remembering it in case the server answers `rate_limited`. */
@@ -391,8 +500,10 @@ function sendControl(msg: ClientMessage): boolean {
 }
 
 function searchingText(): string {
-  if (interests.length === 0) return 'Looking for a stranger…';
-  return `Looking for a stranger who likes ${listText(interests)}…`;
+  const inLang = lang === '' ? '' : ` who speaks ${languageName(lang)}`;
+  if (asking !== null) return `Looking for two strangers${inLang === '' ? '' : ` (${languageName(lang)})`} to discuss your question…`;
+  if (interests.length === 0) return `Looking for a stranger${inLang}…`;
+  return `Looking for a stranger${inLang} who likes ${listText(interests)}…`;
 }
 
 /** Skip: end this conversation and look for the next stranger (server re-queues us). */
@@ -406,6 +517,8 @@ function skip(): void {
   }
   state = ChatState.searching;
   findSent = true;
+  mode = 'chat';
+  question = '';
   common = [];
   reported = false;
   clearLog();
@@ -454,14 +567,34 @@ function end(text: string): void {
 /** Asks why (the dialog), then reports the stranger with that reason. */
 function report(): void {
   if (state !== ChatState.chatting || reported || ui.reportDialog.open) return;
+  // In question mode, the report names whom: the asker picks a discusser (or both), a discusser
+  // the other one or the question's asker.
+  const choices: Array<[string, string]> =
+    mode === 'asker' ? [['both', 'Both strangers'], ['1', 'Stranger 1'], ['2', 'Stranger 2']] : mode === 'discusser' ? [['partner', 'The other stranger'], ['0', 'The question (its asker)']] : [];
+  ui.reportWhoOptions.replaceChildren(
+    ...choices.map(([value, text], i) => {
+      const label = el('label', '');
+      const input = el('input', '');
+      input.type = 'radio';
+      input.name = 'who';
+      input.value = value;
+      input.checked = i === 0;
+      label.append(input, ` ${text}`);
+      return label;
+    }),
+  );
+  ui.reportWho.hidden = choices.length === 0;
   ui.reportDialog.showModal();
 }
 
 function onReportClosed(): void {
-  const reason = new FormData(ui.reportForm).get('reason');
+  const data = new FormData(ui.reportForm);
+  const reason = data.get('reason');
+  const who = data.get('who');
   if (ui.reportDialog.returnValue !== 'send' || typeof reason !== 'string') return;
   if (state !== ChatState.chatting || reported || !canSend()) return;
-  if (!conn.send({ type: 'report', reason })) return;
+  const from = mode !== 'chat' && (who === '0' || who === '1' || who === '2') ? { from: Number(who) as 0 | 1 | 2 } : {};
+  if (!conn.send({ type: 'report', reason, ...from })) return;
   budget.spend(-1);
   reported = true;
   render();
@@ -479,7 +612,7 @@ function canSend(): boolean {
 
 function sendMessage(): void {
   const text = ui.input.value;
-  if (state !== ChatState.chatting || text.trim() === '') return;
+  if (state !== ChatState.chatting || mode === 'asker' || text.trim() === '') return;
   if (text.length > Limits.maxText) {
     toast(ErrorText.too_long ?? '');
     return;
@@ -517,7 +650,7 @@ function stopTyping(send: boolean): void {
 function onComposerInput(): void {
   autosize();
   render();
-  if (!canSend()) return;
+  if (!canSend() || mode === 'asker') return;
   if (ui.input.value.trim() === '') {
     stopTyping(true);
     return;
@@ -529,9 +662,9 @@ function onComposerInput(): void {
   typingIdleTimer = setTimeout(() => stopTyping(true), Timing.typingIdleMs);
 }
 
-function setStrangerTyping(on: boolean): void {
+function setStrangerTyping(on: boolean, from?: 1 | 2): void {
   clearTimeout(typingStaleTimer);
-  ui.typingText.textContent = on ? 'Stranger is typing…' : '';
+  ui.typingText.textContent = on ? `${mode === 'asker' && from !== undefined ? `Stranger ${from}` : 'Stranger'} is typing…` : '';
   ui.typing.classList.toggle('on', on);
   if (on) typingStaleTimer = setTimeout(() => setStrangerTyping(false), Timing.typingStaleMs);
 }
@@ -577,7 +710,13 @@ function onServerMessage(msg: ServerMessage): void {
       break;
     case 'matched':
       // After Stop, a match that crossed our `leave` is ended by the server; nothing to show.
-      if (state === ChatState.searching) onMatched(msg.common);
+      if (state === ChatState.searching) onMatched(msg.common, msg.role, msg.question);
+      break;
+    case 'asker_left':
+      if (state !== ChatState.chatting || mode !== 'discusser') return;
+      mode = 'chat';
+      addSys('The asker left. The two of you can go on talking.', 'notice');
+      render();
       break;
     case 'msg':
       if (state !== ChatState.chatting || resuming !== null) return;
@@ -592,14 +731,16 @@ function onServerMessage(msg: ServerMessage): void {
       }
       partnerBack();
       setStrangerTyping(false);
-      addMessage('stranger', msg.text);
+      addMessage(mode === 'asker' && msg.from !== undefined ? (msg.from === 1 ? 'one' : 'two') : 'stranger', msg.text);
       if (document.visibilityState === 'hidden') {
         unread++;
         document.title = `(${unread}) ${baseTitle}`;
+        const who = mode === 'asker' && msg.from !== undefined ? `Stranger ${msg.from}` : 'Stranger';
+        notifier.notify(`${who} wrote`, msg.text.length > 120 ? `${msg.text.slice(0, 119)}…` : msg.text);
       }
       break;
     case 'typing':
-      if (state === ChatState.chatting) setStrangerTyping(msg.on);
+      if (state === ChatState.chatting) setStrangerTyping(msg.on, msg.from);
       break;
     case 'delivered':
       // Also after the chat ended: its log (and the ticks) stay until the next one starts.
@@ -619,7 +760,8 @@ function onServerMessage(msg: ServerMessage): void {
       if (msg.reason === EndReason.shutdown) serverRestarting = true;
       if (state !== ChatState.chatting) return;
       clearTimeout(endedWhileAway);
-      end(endedWhileAway !== undefined ? 'The chat ended while you were offline.' : EndedText[msg.reason] ?? 'The chat has ended.');
+      notifier.notify(mode === 'asker' ? 'The discussion has ended' : 'The stranger left', (mode === 'asker' ? AskerEndedText : EndedText)[msg.reason] ?? '');
+      end(endedWhileAway !== undefined ? 'The chat ended while you were offline.' : (mode === 'asker' ? AskerEndedText : EndedText)[msg.reason] ?? 'The chat has ended.');
       endedWhileAway = undefined;
       break;
     case 'reported':
@@ -737,13 +879,25 @@ function markDelivered(k: number): void {
   }
 }
 
-function onMatched(shared: readonly string[]): void {
+function onMatched(shared: readonly string[], role?: 'asker' | 'discusser', asked?: string): void {
   state = ChatState.chatting;
   common = shared;
   reported = false;
   clearLog();
-  addSys("You're now chatting with a random stranger. Say hi!", 'matched');
-  if (shared.length > 0) {
+  mode = role ?? 'chat';
+  question = role === undefined ? '' : asked ?? '';
+  if (mode === 'asker') {
+    addSys('Two strangers are discussing your question. You watch: they cannot see you, and you cannot write.', 'matched');
+    addSys(`You asked: ${question}`, 'question');
+  } else if (mode === 'discusser') {
+    addSys('You and a stranger were picked to discuss this question. Its asker watches and cannot write.', 'matched');
+    addSys(`Question: ${question}`, 'question');
+  } else {
+    addSys("You're now chatting with a random stranger. Say hi!", 'matched');
+  }
+  if (mode !== 'chat') {
+    // (no interests in question mode)
+  } else if (shared.length > 0) {
     const line = el('p', 'sys common');
     line.append('You both like ');
     shared.forEach((tag, i) => {
@@ -754,10 +908,14 @@ function onMatched(shared: readonly string[]): void {
   } else if (interests.length > 0) {
     addSys('Nobody with your interests was around, so here is someone random.', 'hint');
   }
-  if (document.visibilityState === 'hidden') document.title = `Stranger found! · ${baseTitle}`;
+  if (document.visibilityState === 'hidden') {
+    document.title = `Stranger found! · ${baseTitle}`;
+    notifier.notify(mode === 'asker' ? 'Your question is being discussed' : 'Stranger found!', mode === 'chat' ? 'Say hi!' : question);
+  }
   void refreshOnline();
   render();
-  ui.input.focus();
+  if (mode === 'asker') ui.next.focus();
+  else ui.input.focus();
 }
 
 function onError(code: string, message: string): void {
@@ -890,9 +1048,20 @@ function appendLine(node: HTMLElement, follow: boolean): void {
   }
 }
 
-function addMessage(who: 'you' | 'stranger', text: string): HTMLElement {
-  const row = el('div', `msg ${who}`);
-  row.append(el('span', 'sr-only', who === 'you' ? 'You: ' : 'Stranger: '));
+/** Who wrote a line, as the log and a saved conversation name them. */
+const Who = { you: 'You', stranger: 'Stranger', one: 'Stranger 1', two: 'Stranger 2' } as const;
+
+function addMessage(who: 'you' | 'stranger' | 'one' | 'two', text: string): HTMLElement {
+  const cls = who === 'one' ? 'stranger from1' : who === 'two' ? 'stranger from2' : who;
+  const row = el('div', `msg ${cls}`);
+  row.dataset.who = Who[who];
+  if (who === 'one' || who === 'two') {
+    // The asker tells the two apart by colour and by name.
+    const name = el('span', 'msg-who', Who[who]);
+    name.setAttribute('aria-hidden', 'true');
+    row.append(name);
+  }
+  row.append(el('span', 'sr-only', `${Who[who]}: `));
   row.append(el('p', 'bubble', text)); // textContent: stranger text is never parsed as HTML
   appendLine(row, who === 'you');
   return row;
@@ -955,8 +1124,9 @@ ui.send.addEventListener('click', () => {
 ui.next.addEventListener('click', () => {
   if (state === ChatState.chatting) armOrSkip();
   else if (state === ChatState.searching) stop();
-  else startSearch();
+  else restart();
 });
+ui.save.addEventListener('click', saveConversation);
 ui.stop.addEventListener('click', stop);
 ui.report.addEventListener('click', report);
 ui.reportDialog.addEventListener('close', onReportClosed);
@@ -975,13 +1145,13 @@ document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape') {
     ev.preventDefault();
     if (state === ChatState.chatting) armOrSkip();
-    else if (state === ChatState.ended) startSearch();
+    else if (state === ChatState.ended) restart();
   } else if (ev.key === 'Enter' && state === ChatState.ended) {
     // One key starts again; a focused button handles Enter itself.
     const t = ev.target;
     if (t instanceof HTMLButtonElement || t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement) return;
     ev.preventDefault();
-    startSearch();
+    restart();
   }
 });
 
@@ -999,6 +1169,25 @@ addEventListener('pagehide', (ev) => {
   // the place held for the resume window.
   if (canSend() || (state === ChatState.searching && findSent)) conn.send({ type: 'leave' });
 });
+
+// ---- saving ------------------------------------------------------------------------------------
+
+/** "Save": the log as a text file, made here (nothing is sent or stored anywhere). */
+function saveConversation(): void {
+  const lines: TranscriptLine[] = [];
+  for (const node of ui.log.children) {
+    if (!(node instanceof HTMLElement)) continue;
+    if (node.classList.contains('msg')) {
+      const text = node.querySelector('.bubble')?.textContent ?? '';
+      const note = node.classList.contains('failed') ? ' (not delivered)' : '';
+      lines.push({ who: node.dataset.who ?? 'Stranger', text: text + note });
+    } else if (node.classList.contains('sys') && !node.classList.contains('hint') && !node.classList.contains('searching') && !node.classList.contains('question')) {
+      lines.push({ who: '', text: node.textContent ?? '' });
+    }
+  }
+  const now = new Date();
+  download(transcript(lines, question, now), fileName(now));
+}
 
 // ---- rendering ---------------------------------------------------------------------------------
 
@@ -1028,6 +1217,10 @@ function render(): void {
     ui.chatStatus.textContent = 'Reconnecting to your chat…';
   } else if (chatting && partnerAway) {
     ui.chatStatus.textContent = 'Waiting for the stranger to come back…';
+  } else if (chatting && mode === 'asker') {
+    ui.chatStatus.replaceChildren('Watching', el('span', 'status-extra', ' two strangers discuss your question'));
+  } else if (chatting && mode === 'discusser') {
+    ui.chatStatus.replaceChildren('Discussing', el('span', 'status-extra', ' a question, with a stranger; the asker watches'));
   } else if (chatting) {
     // The shared interests are also in the log, so narrow screens drop them from this line.
     const extra = common.length > 0 ? ` · you both like ${listText(common)}` : ' with a stranger';
@@ -1036,15 +1229,28 @@ function render(): void {
     ui.chatStatus.textContent = 'Chat ended';
   }
   ui.report.hidden = state !== ChatState.chatting;
+  ui.save.hidden = !(chatting || state === ChatState.ended);
+  ui.app.dataset.mode = chatting || state === ChatState.ended ? mode : 'chat';
+  ui.questionBar.hidden = question === '' || state === ChatState.idle || state === ChatState.searching;
+  ui.questionText.textContent = question;
   ui.report.disabled = reported || !sendable;
   ui.report.textContent = reported ? 'Reported' : 'Report';
   ui.stop.hidden = state !== ChatState.chatting;
   ui.change.hidden = state !== ChatState.ended;
 
   // Offline, the composer keeps what is typed; Send waits for the connection (see canSend).
-  ui.input.disabled = !chatting;
-  ui.input.placeholder = chatting ? (sendable ? 'Message…' : 'Reconnecting… (you can keep typing)') : state === ChatState.searching ? 'Waiting…' : 'Chat ended';
-  ui.send.disabled = !sendable || ui.input.value.trim() === '';
+  const watching = chatting && mode === 'asker';
+  ui.input.disabled = !chatting || watching;
+  ui.input.placeholder = watching
+    ? 'You asked: you watch, the strangers talk.'
+    : chatting
+      ? sendable
+        ? 'Message…'
+        : 'Reconnecting… (you can keep typing)'
+      : state === ChatState.searching
+        ? 'Waiting…'
+        : 'Chat ended';
+  ui.send.disabled = !sendable || watching || ui.input.value.trim() === '';
 
   const next = ui.next;
   next.classList.toggle('armed', chatting && nextArmed);
@@ -1053,11 +1259,11 @@ function render(): void {
     next.textContent = 'Stop';
     next.title = 'Stop looking';
   } else if (chatting) {
-    next.textContent = nextArmed ? 'Really?' : 'New chat';
-    next.title = nextArmed ? 'Press again (or Esc) to skip this stranger' : 'Skip to a new stranger (Esc twice)';
+    next.textContent = nextArmed ? 'Really?' : mode === 'asker' ? 'Ask again' : 'New chat';
+    next.title = nextArmed ? 'Press again (or Esc) to skip' : mode === 'asker' ? 'Ask your question to two new strangers (Esc twice)' : 'Skip to a new stranger (Esc twice)';
   } else {
-    next.textContent = 'New chat';
-    next.title = 'Find a new stranger (Enter or Esc)';
+    next.textContent = asking !== null ? 'Ask again' : 'New chat';
+    next.title = asking !== null ? 'Ask your question to two new strangers (Enter or Esc)' : 'Find a new stranger (Enter or Esc)';
   }
 }
 

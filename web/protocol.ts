@@ -21,10 +21,19 @@ export type ServerMessage =
   /** `resume`: the token of this connection's place ('' from a server without resume). */
   | { readonly type: 'welcome'; readonly id: string; readonly online: number; readonly resume: string }
   | { readonly type: 'searching' }
-  | { readonly type: 'matched'; readonly common: readonly string[] }
-  /** `seq` numbers the messages to this user in the conversation from 1 (absent: an older server). */
-  | { readonly type: 'msg'; readonly text: string; readonly seq?: number }
-  | { readonly type: 'typing'; readonly on: boolean }
+  /**
+   * `lang`: the language both gave. Question mode: `mode` "question", this page's `role` and the
+   * `question` (an asker watches two discussers; a discusser talks with the other one).
+   */
+  | { readonly type: 'matched'; readonly common: readonly string[]; readonly lang?: string; readonly mode?: 'question'; readonly role?: 'asker' | 'discusser'; readonly question?: string }
+  /**
+   * `seq` numbers the messages to this user in the conversation from 1 (absent: an older server).
+   * `from` (to an asker only): which discusser wrote it, 1 or 2.
+   */
+  | { readonly type: 'msg'; readonly text: string; readonly seq?: number; readonly from?: 1 | 2 }
+  | { readonly type: 'typing'; readonly on: boolean; readonly from?: 1 | 2 }
+  /** Question mode: the asker left; the two discussers go on as an ordinary pair. */
+  | { readonly type: 'asker_left' }
   | { readonly type: 'ended'; readonly reason: string }
   /** Acknowledges a `report`. */
   | { readonly type: 'reported' }
@@ -40,12 +49,15 @@ export type ServerMessage =
 
 /** Messages the page sends. */
 export type ClientMessage =
-  | { readonly type: 'find'; readonly interests?: readonly string[] }
+  | { readonly type: 'find'; readonly interests?: readonly string[]; readonly lang?: string; readonly questions?: boolean }
+  /** Question mode: two strangers discuss `question`, the asker watches. */
+  | { readonly type: 'ask'; readonly question: string; readonly lang?: string }
   | { readonly type: 'msg'; readonly text: string }
   | { readonly type: 'typing'; readonly on: boolean }
   | { readonly type: 'next' }
   | { readonly type: 'leave' }
-  | { readonly type: 'report'; readonly reason?: string }
+  /** `from` (question mode): 0 the asker, 1 or 2 a discusser; absent: the partner (an asker: both). */
+  | { readonly type: 'report'; readonly reason?: string; readonly from?: 0 | 1 | 2 }
   /** Every partner message up to `seq` is shown (cumulative). */
   | { readonly type: 'ack'; readonly seq: number }
   /** First message of a new connection: take back the place `token` names. */
@@ -59,6 +71,8 @@ export const Limits = {
   maxInterests: 10,
   /** Characters per interest tag. */
   maxInterestLength: 32,
+  /** Characters in a question (`ask`). */
+  maxQuestion: 300,
 } as const;
 
 function isStringArray(v: unknown): v is string[] {
@@ -85,13 +99,23 @@ export function parseServerMessage(data: unknown): ServerMessage | null {
       return { type: 'welcome', id: String(m.id ?? ''), online: typeof m.online === 'number' ? m.online : 0, resume: typeof m.resume === 'string' ? m.resume : '' };
     case 'searching':
       return { type: 'searching' };
-    case 'matched':
-      return { type: 'matched', common: isStringArray(m.common) ? m.common : [] };
-    case 'msg':
+    case 'matched': {
+      const common = isStringArray(m.common) ? m.common : [];
+      const lang = typeof m.lang === 'string' ? { lang: m.lang } : {};
+      if (m.mode === 'question' && (m.role === 'asker' || m.role === 'discusser') && typeof m.question === 'string') {
+        return { type: 'matched', common, ...lang, mode: 'question', role: m.role, question: m.question };
+      }
+      return { type: 'matched', common, ...lang };
+    }
+    case 'msg': {
       if (typeof m.text !== 'string') return null;
-      return isSeq(m.seq) ? { type: 'msg', text: m.text, seq: m.seq } : { type: 'msg', text: m.text };
+      const from = m.from === 1 || m.from === 2 ? { from: m.from as 1 | 2 } : {};
+      return isSeq(m.seq) ? { type: 'msg', text: m.text, seq: m.seq, ...from } : { type: 'msg', text: m.text, ...from };
+    }
     case 'typing':
-      return { type: 'typing', on: m.on === true };
+      return m.from === 1 || m.from === 2 ? { type: 'typing', on: m.on === true, from: m.from } : { type: 'typing', on: m.on === true };
+    case 'asker_left':
+      return { type: 'asker_left' };
     case 'reported':
       return { type: 'reported' };
     case 'delivered':

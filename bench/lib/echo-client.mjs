@@ -1,9 +1,14 @@
 // A client process for bench/ws.mjs: C connections to an echo server, each keeping W messages
 // of S bytes in flight; counts echoes between 'go' and 'stop' and reports its own CPU time.
+// `echo-client.mjs URL C W S [chat] [deflate]`: `chat` sends chat-like JSON instead of 'xxx...',
+// `deflate` offers permessage-deflate (as a browser does: `permessage-deflate; client_max_window_bits`).
 import { connect } from '@strangers/websocket';
+import { chatPayload } from './payload.mjs';
 
-const [url, clients, windowSize, size] = process.argv.slice(2).map((v, i) => (i === 0 ? v : Number(v)));
-const payload = 'x'.repeat(size);
+const argv = process.argv.slice(2);
+const [url, clients, windowSize, size] = argv.map((v, i) => (i === 0 ? v : Number(v)));
+const payload = argv.includes('chat') ? chatPayload(size) : 'x'.repeat(size);
+const perMessageDeflate = argv.includes('deflate');
 let counting = false;
 let echoes = 0;
 let running = true;
@@ -14,7 +19,7 @@ const handler = {
   },
   close() {},
 };
-const conns = await Promise.all(Array.from({ length: clients }, () => connect(url, { handler })));
+const conns = await Promise.all(Array.from({ length: clients }, () => connect(url, { handler, perMessageDeflate })));
 process.send({ t: 'ready' });
 process.on('message', (m) => {
   if (m.t === 'go') {

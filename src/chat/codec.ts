@@ -24,6 +24,8 @@ export const ErrorCode = {
   shuttingDown: 'shutting_down',
   /** `resume` with an unknown, expired or used token (or another person's): you go on as a new user. */
   resumeFailed: 'resume_failed',
+  /** Not allowed in your role: the asker of a question cannot send `msg` or `typing`. */
+  notAllowed: 'not_allowed',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -37,16 +39,19 @@ const errorText: Record<ErrorCode, string> = {
   banned: 'you have been reported by several people; try again later',
   shutting_down: 'the server is restarting, reconnect in a moment',
   resume_failed: 'that conversation could not be resumed',
+  not_allowed: 'the asker of a question only watches',
 };
 
 /** A parsed, validated client message. `find.interests` is raw (not yet normalized). */
 export type ClientMessage =
-  | { readonly type: 'find'; readonly interests: readonly string[] }
+  | { readonly type: 'find'; readonly interests: readonly string[]; readonly lang: string; readonly questions: boolean }
+  | { readonly type: 'ask'; readonly question: string; readonly lang: string }
   | { readonly type: 'msg'; readonly text: string }
   | { readonly type: 'typing'; readonly on: boolean }
   | { readonly type: 'next' }
   | { readonly type: 'leave' }
-  | { readonly type: 'report'; readonly reason: ReportReason }
+  /** `from`: whom, in a question conversation (0 the asker, 1 or 2 a discusser); -1 when not given. */
+  | { readonly type: 'report'; readonly reason: ReportReason; readonly from: number }
   | { readonly type: 'ack'; readonly seq: number }
   | { readonly type: 'resume'; readonly token: string };
 
@@ -59,12 +64,23 @@ export interface ParseError {
 
 const NEXT = { type: 'next' } as const;
 const LEAVE = { type: 'leave' } as const;
-const REPORTS = Object.fromEntries(Object.values(ReportReason).map((reason) => [reason, { type: 'report', reason } as const])) as Record<ReportReason, { readonly type: 'report'; readonly reason: ReportReason }>;
+const REPORTS = Object.fromEntries(Object.values(ReportReason).map((reason) => [reason, { type: 'report', reason, from: -1 } as const])) as Record<ReportReason, { readonly type: 'report'; readonly reason: ReportReason; readonly from: number }>;
 const TYPING_ON = { type: 'typing', on: true } as const;
 const TYPING_OFF = { type: 'typing', on: false } as const;
 const NO_INTERESTS: readonly string[] = Object.freeze([]);
 /** Raw interest entries accepted before normalization (bounds the work on hostile input). */
 const MAX_RAW_INTERESTS = 64;
+/** `ask.question`: 1 to this many characters (code points). */
+export const MAX_QUESTION_CHARS = 300;
+/** A BCP 47 primary language subtag: 2 or 3 letters (ISO 639). */
+const LANG = /^[A-Za-z]{2,3}$/;
+
+/** `find.lang` / `ask.lang`: absent gives '' (no language); else the lower-cased subtag, or an error. */
+function parseLang(raw: unknown): string | ParseError {
+  if (raw === undefined) return '';
+  if (typeof raw !== 'string' || !LANG.test(raw)) return bad('lang must be a primary language subtag of 2 or 3 letters (e.g. "en")');
+  return raw.toLowerCase();
+}
 
 function bad(detail: string, code: ErrorCode = ErrorCode.badMessage): ParseError {
   return { type: 'error', code, detail };
@@ -116,11 +132,24 @@ export function parseClientMessage(data: string | Buffer, maxChars: number): Cli
       if (typeof m.on !== 'boolean') return bad('typing.on must be a boolean');
       return m.on ? TYPING_ON : TYPING_OFF;
     case 'find': {
+      const lang = parseLang(m.lang);
+      if (typeof lang !== 'string') return lang;
+      if (m.questions !== undefined && typeof m.questions !== 'boolean') return bad('find.questions must be a boolean');
+      const questions = m.questions === true;
       const raw = m.interests;
-      if (raw === undefined) return { type: 'find', interests: NO_INTERESTS };
+      if (raw === undefined) return { type: 'find', interests: NO_INTERESTS, lang, questions };
       if (!Array.isArray(raw) || raw.length > MAX_RAW_INTERESTS) return bad('find.interests must be an array of strings');
       for (const t of raw) if (typeof t !== 'string') return bad('find.interests must be an array of strings');
-      return { type: 'find', interests: raw as string[] };
+      return { type: 'find', interests: raw as string[], lang, questions };
+    }
+    case 'ask': {
+      const question = m.question;
+      if (typeof question !== 'string') return bad('ask.question must be a string');
+      if (question.length === 0) return bad('ask.question is empty');
+      if (tooLong(question, MAX_QUESTION_CHARS)) return bad(`ask.question is over ${MAX_QUESTION_CHARS} characters`, ErrorCode.tooLong);
+      const lang = parseLang(m.lang);
+      if (typeof lang !== 'string') return lang;
+      return { type: 'ask', question, lang };
     }
     case 'ack':
       if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 0) return bad('ack.seq must be a whole number');
@@ -135,7 +164,9 @@ export function parseClientMessage(data: string | Buffer, maxChars: number): Cli
     case 'report': {
       const reason = m.reason ?? ReportReason.other;
       if (typeof reason !== 'string' || !Object.hasOwn(REPORTS, reason)) return bad(`report.reason must be one of ${Object.values(ReportReason).join(', ')}`);
-      return REPORTS[reason as ReportReason];
+      if (m.from === undefined) return REPORTS[reason as ReportReason];
+      if (m.from !== 0 && m.from !== 1 && m.from !== 2) return bad('report.from must be 0, 1 or 2');
+      return { type: 'report', reason: reason as ReportReason, from: m.from };
     }
     default:
       return bad(typeof m.type === 'string' ? `unknown type '${m.type.slice(0, 32)}'` : 'missing type');
@@ -173,9 +204,24 @@ export const ServerMessage = {
   delivered(seq: number): string {
     return `{"type":"delivered","seq":${seq}}`;
   },
-  matched(common: readonly string[]): string {
-    return common.length === 0 ? '{"type":"matched","common":[]}' : `{"type":"matched","common":${JSON.stringify(common)}}`;
+  /** `lang`: the language both gave ('' when not both gave one: no field). */
+  matched(common: readonly string[], lang = ''): string {
+    const c = common.length === 0 ? '[]' : JSON.stringify(common);
+    return lang === '' ? `{"type":"matched","common":${c}}` : `{"type":"matched","common":${c},"lang":"${lang}"}`;
   },
+  /** `matched` of a question conversation, for the asker or a discusser. */
+  matchedQuestion(role: 'asker' | 'discusser', question: string, lang = ''): string {
+    const l = lang === '' ? '' : `,"lang":"${lang}"`;
+    return `{"type":"matched","mode":"question","role":"${role}","question":${JSON.stringify(question)},"common":[]${l}}`;
+  },
+  /** A discusser's line, to the asker: `from` numbers the discusser (1 or 2). */
+  msgFrom(text: string, from: number): string {
+    return `{"type":"msg","text":${JSON.stringify(text)},"from":${from}}`;
+  },
+  typingFrom(on: boolean, from: number): string {
+    return `{"type":"typing","on":${on},"from":${from}}`;
+  },
+  askerLeft: '{"type":"asker_left"}',
   msg(text: string, seq: number): string {
     return `{"type":"msg","text":${JSON.stringify(text)},"seq":${seq}}`;
   },

@@ -136,6 +136,8 @@ export interface Handover {
   /** The partner was away when the place moved: the resumed user hears `away` again. */
   readonly partnerAway: boolean;
   readonly pending: ReadonlyArray<readonly [number, string]>;
+  /** What the place searched for besides interests (absent from older nodes: no language, a plain search). */
+  readonly search?: { readonly lang: string; readonly questions: boolean; readonly question?: string };
 }
 
 /** Checks a hand-over that came from another node; null if it is not one. */
@@ -151,5 +153,10 @@ export function readHandover(v: unknown): Handover | null {
   if (!str(h.person) || !str(h.partnerId) || !str(h.partnerNode) || !str(h.partnerPerson) || !str(h.partnerAddress)) return null;
   if (!num(h.toSeq) || !num(h.fromSeq) || !num(h.nextFromPartner) || !num(h.delivered) || typeof h.acking !== 'boolean' || typeof h.partnerAway !== 'boolean') return null;
   if (!Array.isArray(h.pending) || !h.pending.every((p) => Array.isArray(p) && p.length === 2 && num(p[0]) && str(p[1]))) return null;
+  if (h.search !== undefined) {
+    const q = h.search as Record<string, unknown> | null;
+    if (typeof q !== 'object' || q === null || !str(q.lang) || !/^([a-z]{2,3})?$/.test(q.lang) || typeof q.questions !== 'boolean') return null;
+    if (q.question !== undefined && (!str(q.question) || q.question.length === 0 || q.question.length > 600)) return null;
+  }
   return h as unknown as Handover;
 }

@@ -12,14 +12,16 @@
  * its partner no longer searching simply tries the queue again.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Engine, EngineListener, NodeCounts, RelayEvent, Waiter } from '../engine/engine.js';
-import { EndReason, matchedEvent, type ReportReason } from '../engine/engine.js';
+import type { Engine, EngineListener, NodeCounts, QuestionMatch, RelayEvent, Waiter } from '../engine/engine.js';
+import { EndReason, matchedEvent, questionEvents, type ReportReason } from '../engine/engine.js';
 import { ErrorCode, ServerMessage, parseClientMessage, type ParseError } from './codec.js';
 import { conversationBoundsMs, durationHistogram, matchWaitBoundsMs, observe, type DurationHistogram } from './histogram.js';
 import { normalizeInterests, sameInterests } from './interests.js';
 import { Moderation, RecentTexts, looksLikeAdvertising, textKey } from './moderation.js';
 import { defaultChatOptions, type ChatOptions } from './options.js';
 import { StrikeCounter, TokenBucket } from './rate.js';
+import { QuestionSeat, Questions } from './question.js';
+import { LanguageCounts } from './languages.js';
 import { AWAY, Hold, Session, SessionState } from './session.js';
 import { Receipts, parseResumeToken, readHandover, resumeKey, resumeMacValid, resumeToken, type Handover, type ReceiptLimits } from './resume.js';
 import { ChatCloseCode, type Peer } from './transport.js';
@@ -38,6 +40,8 @@ type PartnerRef = Pick<Waiter, 'userId' | 'nodeId' | 'person' | 'address'>;
 
 /** The avoid list of a user who skipped no one yet. */
 const NO_ONE: readonly string[] = Object.freeze([]);
+/** Relay events kept for a question conversation that has not begun yet (see `Session.early`). */
+const MAX_EARLY = 64;
 
 /**
  * Running totals of this node, plain integers bumped on the hot path and read by the metrics
@@ -91,6 +95,10 @@ export class ChatService {
   readonly #forward = new Map<string, { id: string; node: string; until: number }>();
   /** Whether a resume must come from the same person (sessions on): without them, a connection is its own person. */
   readonly #samePerson: boolean;
+  /** Question mode: seats, its wire messages and the routing between the three members. */
+  readonly #questions: Questions;
+  /** Searching users of this node by language. */
+  readonly #langs = new LanguageCounts();
   #searching = 0;
   #chatting = 0;
   #draining = false;
@@ -110,6 +118,10 @@ export class ChatService {
     this.#resumeKey = resumeKey(secret ?? randomBytes(32).toString('base64url'));
     this.#limits = { maxMessages: this.options.maxUnacked, maxChars: this.options.maxUnackedChars };
     this.#samePerson = samePerson;
+    // Question traffic to a member on this node is handled at once (local first), else relayed.
+    this.#questions = new Questions({
+      send: (node, event) => (node === this.engine.nodeId ? this.#onRelay(event) : this.engine.relay.send(node, event)),
+    });
   }
 
   /** Starts the engine and the presence reports. */
@@ -126,7 +138,7 @@ export class ChatService {
 
   /** This node's counts. */
   counts(): NodeCounts {
-    return { online: this.#sessions.size, searching: this.#searching, chatting: this.#chatting };
+    return { online: this.#sessions.size, searching: this.#searching, chatting: this.#chatting, langs: this.#langs.top() };
   }
 
   /** Cluster-wide counts: the engine's sum, with this node's share replaced by its live counts. */
@@ -138,6 +150,7 @@ export class ChatService {
       online: Math.max(mine.online, all.online - r.online + mine.online),
       searching: Math.max(mine.searching, all.searching - r.searching + mine.searching),
       chatting: Math.max(mine.chatting, all.chatting - r.chatting + mine.chatting),
+      langs: LanguageCounts.cluster(all.langs, r.langs, mine.langs),
     };
   }
 
@@ -180,21 +193,26 @@ export class ChatService {
     switch (m.type) {
       case 'msg':
         if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
+        if (s.q?.role === 0) return this.#error(s, ErrorCode.notAllowed);
         return this.#say(s, m.text, now);
       case 'typing':
         // Typing while not matched is a harmless race (the partner just left): ignored.
         if (s.state !== SessionState.chatting) return;
+        if (s.q?.role === 0) return this.#error(s, ErrorCode.notAllowed);
         if (s.partner !== undefined) s.partner.peer.send(m.on ? ServerMessage.typingOn : ServerMessage.typingOff);
         else this.engine.relay.send(s.partnerNode, { kind: 'typing', to: s.partnerId, from: s.id, on: m.on });
+        if (s.q !== undefined) this.#questions.typing(s, m.on);
         return;
       case 'find':
-        return this.#find(s, m.interests, now);
+        return this.#find(s, m.interests, m.lang, m.questions, now);
+      case 'ask':
+        return this.#ask(s, m.question, m.lang, now);
       case 'next':
         return this.#next(s, now);
       case 'leave':
         return this.#leave(s);
       case 'report':
-        return this.#report(s, m.reason, now);
+        return this.#report(s, m.reason, m.from, now);
       case 'ack':
         return this.#ack(s, m.seq);
       case 'resume':
@@ -211,8 +229,9 @@ export class ChatService {
   disconnect(s: Session, peer: Peer = s.peer): void {
     if (s.closed || s.peer !== peer) return; // a resume took the place over already
     const window = this.options.resumeWindowMs;
-    // Only a place worth coming back to is held: a conversation, or a search.
-    if (window > 0 && s.state !== SessionState.idle && (s.hold & Hold.resuming) === 0) {
+    // Only a place worth coming back to is held: a conversation, or a search. A question
+    // conversation is not held: its member leaves at once (docs/protocol.md).
+    if (window > 0 && s.state !== SessionState.idle && s.q === undefined && (s.hold & Hold.resuming) === 0) {
       s.peer = AWAY;
       if (s.state === SessionState.searching) {
         this.#stopSearch(s);
@@ -279,6 +298,12 @@ export class ChatService {
       if (s.state === SessionState.chatting) {
         this.stats.ended.shutdown++;
         s.peer.send(ServerMessage.ended.shutdown);
+        if (s.q?.role === 0) {
+          this.#questions.askerLeft(s);
+          this.#setState(s, SessionState.idle);
+          continue;
+        }
+        if (s.q !== undefined) this.#questions.discusserEnded(s, EndReason.disconnected);
         const p = s.partner;
         if (p !== undefined) {
           this.#setState(s, SessionState.idle);
@@ -302,17 +327,37 @@ export class ChatService {
 
   // ---- client commands ----
 
-  #find(s: Session, raw: readonly string[], now: number): void {
+  #find(s: Session, raw: readonly string[], lang: string, questions: boolean, now: number): void {
     if (s.state === SessionState.chatting) return this.#error(s, ErrorCode.alreadyMatched);
     const interests = normalizeInterests(raw, this.options.maxInterests, this.options.maxInterestChars);
     if (s.state === SessionState.searching) {
-      if (sameInterests(interests, s.interests)) {
+      if (s.question === undefined && sameInterests(interests, s.interests) && s.lang === lang && s.questions === questions) {
         s.peer.send(ServerMessage.searching);
         return;
       }
-      this.#stopSearch(s); // new interests: search again from the start
+      this.#stopSearch(s); // a new search: from the start
     }
     s.interests = interests;
+    s.lang = lang;
+    s.questions = questions;
+    s.question = undefined;
+    this.#startSearch(s, now);
+  }
+
+  /** `ask`: searches two strangers to discuss `question` (in `lang`'s class); the asker watches. */
+  #ask(s: Session, question: string, lang: string, now: number): void {
+    if (s.state === SessionState.chatting) return this.#error(s, ErrorCode.alreadyMatched);
+    if (s.state === SessionState.searching) {
+      if (s.question === question && s.lang === lang) {
+        s.peer.send(ServerMessage.searching);
+        return;
+      }
+      this.#stopSearch(s);
+    }
+    s.interests = NO_ONE;
+    s.lang = lang;
+    s.questions = false;
+    s.question = question;
     this.#startSearch(s, now);
   }
 
@@ -323,9 +368,13 @@ export class ChatService {
     }
     if (s.state === SessionState.chatting) {
       // Kept apart both ways: here at once, and cluster-wide for `skipMemoryMs` through the store.
+      // An asker's `next` skips both discussers (and asks again); a discusser's, the other one.
       this.stats.skips++;
-      s.remember(s.partnerPerson, this.options.noRepeat);
-      this.moderation.skip(s.person, s.partnerPerson, now).catch((err: unknown) => this.#log.warn({ err: String(err) }, 'skip not recorded'));
+      const skipped = s.q?.role === 0 ? [s.q.members[1].person, s.q.members[2].person] : [s.partnerPerson];
+      for (const person of skipped) {
+        s.remember(person, this.options.noRepeat);
+        this.moderation.skip(s.person, person, now).catch((err: unknown) => this.#log.warn({ err: String(err) }, 'skip not recorded'));
+      }
       this.#endWith(s, EndReason.skipped);
     }
     this.#startSearch(s, now);
@@ -339,17 +388,40 @@ export class ChatService {
     }
   }
 
-  #report(s: Session, reason: ReportReason, now: number): void {
+  #report(s: Session, reason: ReportReason, from: number, now: number): void {
     if (s.state !== SessionState.chatting) return this.#error(s, ErrorCode.notMatched);
+    const q = s.q;
+    const targets = q === undefined ? null : this.#questions.reportTargets(q, from);
+    if (q !== undefined && targets !== null) {
+      // The evidence, seen from the reporter: the asker's own words are its question; a
+      // discusser reporting the asker gives the question as the asker's words.
+      const at = s.receipts?.since ?? now;
+      for (const { target, slot } of targets) {
+        let log;
+        if (q.role === 0) {
+          log = this.moderation.keep(undefined, true, q.question, at);
+          for (const l of q.logs[slot - 1]?.lines() ?? []) log = this.moderation.keep(log, false, l.text, l.at);
+        } else {
+          log = this.moderation.keep(undefined, false, q.question, at);
+        }
+        this.#reportOne(target, s, reason, log, now);
+      }
+      s.peer.send(ServerMessage.reported);
+      return;
+    }
     const target = { person: s.partnerPerson, address: s.receipts?.partnerAddress ?? '' };
-    this.moderation.report(target, s, reason, s.receipts?.log, now).then(
+    this.#reportOne(target, s, reason, s.receipts?.log, now);
+    s.peer.send(ServerMessage.reported);
+  }
+
+  #reportOne(target: { person: string; address: string }, s: Session, reason: ReportReason, log: Parameters<Moderation['report']>[3], now: number): void {
+    this.moderation.report(target, s, reason, log, now).then(
       // Never log who: person ids, address keys and chat text stay out of logs.
       (until) => {
         if (until > 0) this.#log.warn({ event: 'banned', minutes: Math.round((until - now) / 60_000) }, 'user banned after reports');
       },
       (err: unknown) => this.#log.warn({ err: String(err) }, 'report not recorded'),
     );
-    s.peer.send(ServerMessage.reported);
   }
 
   /**
@@ -392,6 +464,7 @@ export class ChatService {
       this.stats.messagesRemote++;
       this.engine.relay.send(s.partnerNode, { kind: 'msg', to: s.partnerId, from: s.id, text, n });
     }
+    if (s.q !== undefined) this.#questions.echo(s, text, n);
   }
 
   /**
@@ -443,7 +516,7 @@ export class ChatService {
   /** `ack`: everything up to `seq` reached this user's client; its partner hears `delivered`. */
   #ack(s: Session, seq: number): void {
     const r = s.receipts;
-    if (s.state !== SessionState.chatting || r === undefined || !r.ack(seq)) return;
+    if (s.state !== SessionState.chatting || s.q?.role === 0 || r === undefined || !r.ack(seq)) return;
     if (s.partner !== undefined) this.#delivered(s.partner, seq);
     else this.engine.relay.send(s.partnerNode, { kind: 'delivered', to: s.partnerId, from: s.id, seq });
   }
@@ -500,7 +573,7 @@ export class ChatService {
   /** The held (or connected) place `id` on this node, if the token's MAC and the person match. */
   #placeFor(id: string, mac: string, person: string): Session | undefined {
     const place = this.#sessions.get(id);
-    if (place === undefined || place.closed || (place.hold & Hold.resuming) !== 0) return undefined;
+    if (place === undefined || place.closed || place.q !== undefined || (place.hold & Hold.resuming) !== 0) return undefined;
     if (!resumeMacValid(this.#resumeKey, this.engine.nodeId, id, mac)) return undefined;
     if (this.#samePerson && place.person !== person) return undefined;
     return place;
@@ -537,6 +610,7 @@ export class ChatService {
       partnerAway: (place.hold & Hold.partnerAway) !== 0,
       pending: r === undefined ? [] : unacknowledged(r, this.#limits.maxMessages),
       person: place.person,
+      search: place.question === undefined ? { lang: place.lang, questions: place.questions } : { lang: place.lang, questions: false, question: place.question },
     };
     if (place.state === SessionState.searching) this.#stopSearch(place);
     const p = place.partner;
@@ -555,6 +629,11 @@ export class ChatService {
     this.stats.resumes.resumed++;
     s.person = h.person;
     s.interests = h.interests;
+    if (h.search !== undefined) {
+      s.lang = h.search.lang;
+      s.questions = h.search.questions;
+      s.question = h.search.question;
+    }
     if (h.recent.length > 0) s.recent = [...h.recent];
     const token = resumeToken(this.#resumeKey, this.engine.nodeId, s.id);
     if (h.state !== 'chatting') {
@@ -681,6 +760,9 @@ export class ChatService {
       since: s.since,
       anyoneAfter: s.anyoneAfter,
       avoid: s.recent ?? NO_ONE,
+      lang: s.lang,
+      questions: s.questions,
+      question: s.question,
     };
   }
 
@@ -715,6 +797,20 @@ export class ChatService {
         }
         return;
       }
+      if (m.question !== undefined) {
+        s.inflight = false;
+        if (s.closed || s.seq !== seq) {
+          // We no longer want this: the other two get their places back.
+          s.queued = false;
+          for (const w of [m.question.asker, ...m.question.discussers]) if (w.userId !== s.id) this.#giveBack(w);
+          if (!s.closed && s.state === SessionState.searching) this.#enqueue(s, Date.now());
+          return;
+        }
+        // Taken, like the others: its own `question` event (async) begins it (see #taken).
+        s.queued = true;
+        this.#announceQuestion(m.question);
+        return;
+      }
       const partner = m.partner;
       if (s.closed || s.seq !== seq) {
         // We no longer want a partner: give this one its place back.
@@ -727,6 +823,7 @@ export class ChatService {
       if (partner.nodeId === this.engine.nodeId) {
         const p = this.#sessions.get(partner.userId);
         if (p === undefined || !this.#taken(p)) continue; // gone or no longer searching: try again
+        if (!this.#sameSearch(p, partner)) continue;
         s.inflight = false;
         s.queued = false;
         this.#begin(s, p, partner, m.common, true);
@@ -739,6 +836,11 @@ export class ChatService {
       this.#announce(partner, waiter, m.common);
       return;
     }
+  }
+
+  /** Tells the three members of a question about it (each on its node, this one included: asynchronously). */
+  #announceQuestion(q: QuestionMatch): void {
+    for (const [node, event] of questionEvents(q)) this.engine.relay.send(node, event);
   }
 
   /** Sends `matched` (with `partner`) to a remote waiter's node. */
@@ -768,10 +870,12 @@ export class ChatService {
         return;
       }
       if (m === null) return;
+      if (m.question !== undefined) return this.#announceQuestion(m.question);
       const partner = m.partner;
       if (partner.nodeId === this.engine.nodeId) {
         const p = this.#sessions.get(partner.userId);
         if (p === undefined || !this.#taken(p)) continue;
+        if (!this.#sameSearch(p, partner)) continue;
         this.#begin(p, undefined, w, m.common, false);
         this.#announce(w, partner, m.common);
         return;
@@ -792,6 +896,17 @@ export class ChatService {
     if (p.closed || p.state !== SessionState.searching) return false;
     this.#clearTimer(p);
     return true;
+  }
+
+  /**
+   * Whether the queue entry `w` that a pairing took is still `p`'s search's language. A session
+   * that searched again in another language while its old entry was being taken (a `remove`
+   * that came too late) refuses it and queues again: nobody is matched across languages.
+   */
+  #sameSearch(p: Session, w: Waiter): boolean {
+    if ((w.lang ?? '') === p.lang) return true;
+    this.#enqueue(p, Date.now());
+    return false;
   }
 
   /** Takes a session out of the queue; a false answer means a match for it is on its way. */
@@ -875,7 +990,8 @@ export class ChatService {
    * `partner` names the other side as the queue knows it (user, node, person, address).
    */
   #begin(s: Session, p: Session | undefined, partner: PartnerRef, common: readonly string[], both: boolean): void {
-    const matched = ServerMessage.matched(common);
+    // The queue pairs within one language class: the language is both users' (or none).
+    const matched = ServerMessage.matched(common, s.lang);
     const now = Date.now();
     const wait = common.length > 0 ? this.stats.matchWait.shared : this.stats.matchWait.unshared;
     observe(wait, now - s.since);
@@ -902,6 +1018,13 @@ export class ChatService {
 
   /** `s` ends its conversation; the partner is told `reason`. `s` becomes idle (silently). */
   #endWith(s: Session, reason: EndReason): void {
+    if (s.q?.role === 0) {
+      // The asker leaves alone: the discussers go on as an ordinary pair.
+      this.#questions.askerLeft(s);
+      this.#setState(s, SessionState.idle);
+      return;
+    }
+    if (s.q !== undefined) this.#questions.discusserEnded(s, reason);
     const p = s.partner;
     const partnerId = s.partnerId;
     const partnerNode = s.partnerNode;
@@ -932,8 +1055,11 @@ export class ChatService {
     if (prev === next) return;
     if (prev === SessionState.searching) {
       this.#searching--;
+      this.#langs.add(s.lang, -1);
       this.#clearTimer(s);
+      s.early = undefined;
     } else if (prev === SessionState.chatting) {
+      s.q = undefined;
       this.#chatting--;
       if (!moved && s.receipts !== undefined) observe(this.stats.conversation, Date.now() - s.receipts.since);
       s.partner = undefined;
@@ -944,22 +1070,106 @@ export class ChatService {
       // The conversation's evidence and receipts are forgotten with it.
       s.receipts = undefined;
     }
-    if (next === SessionState.searching) this.#searching++;
-    else if (next === SessionState.chatting) this.#chatting++;
+    if (next === SessionState.searching) {
+      this.#searching++;
+      this.#langs.add(s.lang, 1);
+    } else if (next === SessionState.chatting) this.#chatting++;
     s.state = next;
+  }
+
+  /** `s` (taken from the queue) begins the question conversation `e` announced, as member `e.role`. */
+  #beginQuestion(s: Session, e: Extract<RelayEvent, { kind: 'question' }>): void {
+    const now = Date.now();
+    const early = s.early;
+    s.early = undefined;
+    observe(this.stats.matchWait.unshared, now - s.since);
+    this.#setState(s, SessionState.chatting);
+    const q = (s.q = new QuestionSeat(e.role, e.text, e.members));
+    this.stats.matched++;
+    if (e.role === 0) {
+      s.receipts = conversation(now, NO_ONE, '');
+    } else {
+      const other = q.other;
+      s.partnerId = other.id;
+      s.partnerNode = other.node;
+      s.partnerPerson = other.person;
+      s.receipts = conversation(now, NO_ONE, other.address);
+      // Local first, once both discussers on this node have begun.
+      const p = other.node === this.engine.nodeId ? this.#sessions.get(other.id) : undefined;
+      if (p !== undefined && p.state === SessionState.chatting && p.partnerId === s.id) {
+        s.partner = p;
+        p.partner = s;
+      }
+    }
+    s.peer.send(this.#questions.matched(q, s.lang));
+    if (early !== undefined) for (const ev of early) this.#onRelay(ev);
+  }
+
+  /** An event for an asker in its conversation: its discussers' lines, typing and end. */
+  #toAsker(s: Session, e: RelayEvent): void {
+    const q = s.q!;
+    switch (e.kind) {
+      case 'msg': {
+        const wire = this.#questions.lineForAsker(q, e.from, e.text, e.n, (log) => this.moderation.keep(log, false, e.text, Date.now()));
+        if (wire !== undefined) s.peer.send(wire);
+        return;
+      }
+      case 'typing': {
+        const from = q.from(e.from);
+        if (from !== 0) s.peer.send(ServerMessage.typingFrom(e.on, from));
+        return;
+      }
+      case 'ended':
+        if (q.from(e.from) !== 0) this.#askerEnded(s, e.reason);
+        return;
+      default:
+        return; // nothing else concerns an asker (no receipts, no hand-over)
+    }
+  }
+
+  /** The asker's conversation ended (a discusser left, skipped or was lost). */
+  #askerEnded(s: Session, reason: EndReason): void {
+    this.#setState(s, SessionState.idle);
+    this.stats.ended[reason]++;
+    s.peer.send(ServerMessage.ended[reason]);
   }
 
   // ---- engine events ----
 
   #onRelay(e: RelayEvent): void {
     const s = this.#sessions.get(e.to);
-    if (s === undefined && e.kind !== 'matched' && e.kind !== 'resume' && e.kind !== 'handover' && e.kind !== 'resume_failed') {
+    if (s === undefined && e.kind !== 'matched' && e.kind !== 'question' && e.kind !== 'resume' && e.kind !== 'handover' && e.kind !== 'resume_failed') {
       // For a session that resumed elsewhere: on to where it is now.
       const f = this.#forward.get(e.to);
       if (f !== undefined) this.engine.relay.send(f.node, { ...e, to: f.id });
       return;
     }
+    if (s !== undefined && s.state === SessionState.searching && (s.questions || s.question !== undefined) && earlyKind(e)) {
+      // Possibly from a question conversation whose `question` event is still on its way.
+      const early = (s.early ??= []);
+      if (early.length < MAX_EARLY) early.push(e);
+      return;
+    }
+    if (s !== undefined && s.q?.role === 0 && s.state === SessionState.chatting && (e.kind === 'msg' || e.kind === 'typing' || e.kind === 'ended')) return this.#toAsker(s, e);
     switch (e.kind) {
+      case 'question': {
+        if (s === undefined) return this.#questions.refuse(e, EndReason.disconnected);
+        if (!this.#taken(s)) return this.#questions.refuse(e, EndReason.left);
+        // The search changed meanwhile (another question, no longer willing): not this one.
+        const fits = (e.role === 0 ? s.question === e.text : s.questions && s.question === undefined) && e.lang === s.lang;
+        if (!fits) {
+          this.#questions.refuse(e, EndReason.left);
+          this.#enqueue(s, Date.now());
+          return;
+        }
+        return this.#beginQuestion(s, e);
+      }
+      case 'asker_left':
+        if (s !== undefined && s.state === SessionState.chatting && s.q !== undefined && s.q.asker.id === e.from) {
+          s.q = undefined;
+          s.peer.send(ServerMessage.askerLeft);
+        }
+        return;
       case 'matched': {
         if (s === undefined) {
           this.engine.relay.send(e.partnerNode, { kind: 'ended', to: e.partner, from: e.to, reason: EndReason.disconnected });
@@ -967,6 +1177,12 @@ export class ChatService {
         }
         if (!this.#taken(s)) {
           this.engine.relay.send(e.partnerNode, { kind: 'ended', to: e.partner, from: e.to, reason: EndReason.left });
+          return;
+        }
+        if (e.lang !== undefined && e.lang !== s.lang) {
+          // Made for an earlier search in another language: nobody is matched across languages.
+          this.engine.relay.send(e.partnerNode, { kind: 'ended', to: e.partner, from: e.to, reason: EndReason.left });
+          this.#enqueue(s, Date.now());
           return;
         }
         this.#begin(s, undefined, { userId: e.partner, nodeId: e.partnerNode, person: e.partnerPerson, address: e.partnerAddress }, e.common, false);
@@ -1036,6 +1252,17 @@ export class ChatService {
 
   #onNodeDown(nodeId: string): void {
     for (const s of this.#sessions.values()) {
+      const q = s.q;
+      if (q !== undefined && s.state === SessionState.chatting) {
+        if (q.role === 0 && (q.members[1].node === nodeId || q.members[2].node === nodeId)) {
+          this.#askerEnded(s, EndReason.disconnected);
+          continue;
+        }
+        if (q.role !== 0 && q.asker.node === nodeId) {
+          s.q = undefined;
+          s.peer.send(ServerMessage.askerLeft);
+        }
+      }
       if (s.state === SessionState.chatting && s.partner === undefined && s.partnerNode === nodeId) {
         this.#endedBy(s, s.partnerId, EndReason.disconnected);
       }
@@ -1075,6 +1302,11 @@ export class ChatService {
       this.#log.warn({ err: String(err) }, 'presence report failed');
     }
   }
+}
+
+/** Events that may overtake a question conversation's `question` event. */
+function earlyKind(e: RelayEvent): boolean {
+  return e.kind === 'msg' || e.kind === 'typing' || e.kind === 'ended' || e.kind === 'asker_left';
 }
 
 /** A conversation's state, as one side begins it. */

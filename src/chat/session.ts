@@ -5,6 +5,8 @@
  * States: idle -> searching (find/next) -> chatting (matched) -> idle (ended/leave) or
  * searching (next). A closed session is in none of them (`closed` is true).
  */
+import type { RelayEvent } from '../engine/engine.js';
+import type { QuestionSeat } from './question.js';
 import type { Peer } from './transport.js';
 import type { RecentTexts } from './moderation.js';
 import type { Receipts } from './resume.js';
@@ -33,6 +35,19 @@ export class Session {
   closed = false;
   /** Normalized interests of the current or last search. */
   interests: readonly string[] = [];
+  /** Language of the current or last search ('' for none): a normalized primary subtag. */
+  lang = '';
+  /** The current or last search accepts to discuss questions (`find.questions`). */
+  questions = false;
+  /** The question of the current or last search when it was an `ask`, else undefined. */
+  question: string | undefined;
+  /** The place in a question conversation (asker or discusser), while in one. */
+  q: QuestionSeat | undefined;
+  /**
+   * Relay events of a question conversation that overtook its `question` event (the members may
+   * sit on three nodes): kept while searching, replayed when it begins; bounded.
+   */
+  early: RelayEvent[] | undefined;
   /** When the current search started, and when it starts accepting anyone (ms). */
   since = 0;
   anyoneAfter = 0;

@@ -38,6 +38,15 @@ export interface Waiter {
   readonly anyoneAfter: number;
   /** Persons this one must not be paired with (recent skips either way). Checked both ways; nobody is paired with their own person. */
   readonly avoid: readonly string[];
+  /**
+   * The user's language, a normalized BCP 47 primary subtag (`en`, `de`); absent (or '') for
+   * none. Users are paired only within one language class: the same language, or both none.
+   */
+  readonly lang?: string;
+  /** The user accepts to be picked as a discusser of a question (`find.questions`). */
+  readonly questions?: boolean;
+  /** Set for an asker (`ask`): the question. An asker waits for two willing users, never for a pair. */
+  readonly question?: string;
 }
 
 /** The result of a successful pairing, seen from the caller's side. */
@@ -45,6 +54,19 @@ export interface Match {
   readonly partner: Waiter;
   /** Interests the two share (possibly empty). */
   readonly common: readonly string[];
+  /**
+   * Set when the pairing formed a question conversation: its three members. The caller is one
+   * of them (the asker, or a discusser); `partner` is then another member (the first discusser
+   * who is not the caller). Nobody has been told: the caller announces it to all three.
+   */
+  readonly question?: QuestionMatch;
+}
+
+/** A question and the two willing users picked for it. */
+export interface QuestionMatch {
+  readonly asker: Waiter;
+  /** Discusser 1 (the longer-waiting one) and discusser 2: the `from` numbers the asker sees. */
+  readonly discussers: readonly [Waiter, Waiter];
 }
 
 /**
@@ -59,6 +81,14 @@ export interface Match {
  * - Among compatible waiters, one sharing an interest is preferred; within a class the
  *   longest-waiting (smallest `since`) wins.
  * - Waiters whose node is no longer alive are skipped and dropped.
+ * - Languages: a waiter is paired only with waiters of its language class (the same `lang`, or
+ *   both without one), for ordinary pairs and questions alike.
+ * - Questions: a waiter with `question` (an asker) is never paired with one user; it waits until
+ *   two willing waiters (`questions: true`) of its language class are found, compatible pairwise
+ *   (avoid lists, never the same user), and the call returns a match with `question` set. A waiting
+ *   question goes first: a willing caller is given, with another willing waiter, to the
+ *   longest-waiting question it can serve before any ordinary pairing. Willing waiters otherwise
+ *   pair as usual (interests ignored for questions). Discusser 1 is the longer-waiting one.
  */
 export interface MatchQueue {
   pairOrEnqueue(waiter: Waiter, now: number): Promise<Match | null>;
@@ -72,7 +102,30 @@ export interface MatchQueue {
 
 /** The `matched` event that tells waiter `to` about its `partner`. */
 export function matchedEvent(to: Waiter, partner: Waiter, common: readonly string[]): RelayEvent {
-  return { kind: 'matched', to: to.userId, partner: partner.userId, partnerNode: partner.nodeId, common, partnerPerson: partner.person, partnerAddress: partner.address };
+  return { kind: 'matched', to: to.userId, partner: partner.userId, partnerNode: partner.nodeId, common, partnerPerson: partner.person, partnerAddress: partner.address, lang: to.lang ?? '' };
+}
+
+/** A member of a question conversation, as the relay names it. */
+export interface QuestionMember {
+  readonly id: string;
+  readonly node: string;
+  readonly person: string;
+  readonly address: string;
+}
+
+function member(w: Waiter): QuestionMember {
+  return { id: w.userId, node: w.nodeId, person: w.person, address: w.address };
+}
+
+/**
+ * The `question` events that tell the three members of `q` (asker first) about each other, as
+ * `[nodeId, event]` pairs; `role` 0 is the asker, 1 and 2 the discussers.
+ */
+export function questionEvents(q: QuestionMatch): Array<[string, RelayEvent]> {
+  const members = [member(q.asker), member(q.discussers[0]), member(q.discussers[1])] as const;
+  const text = q.asker.question ?? '';
+  const lang = q.asker.lang ?? '';
+  return members.map((m, role) => [m.node, { kind: 'question', to: m.id, role, text, members, lang }] as [string, RelayEvent]);
 }
 
 /** Node-to-node events. Each names the local user it is for (`to`). */
@@ -86,6 +139,11 @@ export type RelayEvent =
       /** The partner's person and address key, for skips and reports ('' from an older node). */
       readonly partnerPerson: string;
       readonly partnerAddress: string;
+      /**
+       * The language class the match was made in ('' none; absent from an older node). A user whose
+       * search changed language meanwhile refuses it: nobody is matched across languages.
+       */
+      readonly lang?: string;
     }
   /** A chat line; `n` numbers the sender's lines in the conversation (0: unnumbered, an older node). */
   | { readonly kind: 'msg'; readonly to: string; readonly from: string; readonly text: string; readonly n: number }
@@ -102,7 +160,15 @@ export type RelayEvent =
   /** The place `from` moves to session `to`: its state (chat/resume.ts `Handover`, checked by the receiver). */
   | { readonly kind: 'handover'; readonly to: string; readonly from: string; readonly state: unknown }
   /** The resume of session `to` was refused (unknown, expired or used token, or another person). */
-  | { readonly kind: 'resume_failed'; readonly to: string; readonly from: string };
+  | { readonly kind: 'resume_failed'; readonly to: string; readonly from: string }
+  /**
+   * A question conversation began: `members` are the asker, discusser 1 and discusser 2; `to` is
+   * member `role` (0 asker, 1 or 2 a discusser). Chat lines, typing and `ended` then travel as
+   * usual between the discussers, and from each discusser to the asker (`from` names the sender).
+   */
+  | { readonly kind: 'question'; readonly to: string; readonly role: 0 | 1 | 2; readonly text: string; readonly members: readonly [QuestionMember, QuestionMember, QuestionMember]; readonly lang: string }
+  /** The asker `from` left the question conversation of discusser `to`: it goes on as an ordinary pair. */
+  | { readonly kind: 'asker_left'; readonly to: string; readonly from: string };
 
 /**
  * Delivery to the node a user is connected to.
@@ -123,6 +189,8 @@ export interface NodeCounts {
   searching: number;
   /** Users in a conversation (a pair counts as two users, possibly on two nodes). */
   chatting: number;
+  /** Searching users per language (top languages and `other`; users without one are not counted). */
+  langs?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -155,6 +223,12 @@ export interface Presence {
 export interface GateStore {
   claimOnce(key: string, ttlMs: number): Promise<boolean>;
   hit(key: string, windowMs: number): Promise<number>;
+}
+
+/** Adds per-language counts `add` into `into` (summing presence reports). */
+export function addLanguages(into: Record<string, number>, add: Readonly<Record<string, number>> | undefined): void {
+  if (add === undefined) return;
+  for (const [k, v] of Object.entries(add)) if (Number.isSafeInteger(v) && v > 0) into[k] = (into[k] ?? 0) + v;
 }
 
 /** What the engine tells the chat. */

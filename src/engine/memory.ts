@@ -27,6 +27,7 @@ import type {
   Waiter,
 } from './engine.js';
 import { MemoryGateStore } from './memory-gate.js';
+import { addLanguages } from './engine.js';
 
 /** Two waiters may be paired: not the same user, and neither avoids the other's person. */
 function allowed(a: Waiter, b: Waiter): boolean {
@@ -40,27 +41,37 @@ function common(a: readonly string[], b: readonly string[]): string[] {
   return out;
 }
 
-/** The waiting queue shared by every engine of a hub. Synchronous, hence trivially atomic. */
-export class MemoryQueue {
-  readonly #waiters = new Map<string, Waiter>();
+/** How many askers a willing caller examines, and willing waiters per asker (bounds hostile avoid lists). */
+const QUESTION_SCAN = 100;
+
+/** The queue of one language class: ordinary waiters, willing discussers and askers. */
+class LangQueue {
+  readonly waiters = new Map<string, Waiter>();
   readonly #plain = new Set<string>();
   readonly #tagged = new Set<string>();
   readonly #byTag = new Map<string, Set<string>>();
+  /** Willing users (`questions`), enqueue order. */
+  readonly #willing = new Set<string>();
+  /** Askers, enqueue order (their questions wait here, not in the ordinary queue). */
+  readonly #askers = new Map<string, Waiter>();
 
-  get size(): number {
-    return this.#waiters.size;
+  get empty(): boolean {
+    return this.waiters.size === 0 && this.#askers.size === 0;
   }
 
   pair(waiter: Waiter, now: number): Match | null {
-    // A user is in the queue at most once: a repeated call replaces the old entry.
-    this.remove(waiter.userId);
+    if (waiter.question !== undefined) return this.#ask(waiter);
+    if (waiter.questions === true) {
+      const q = this.#serveQuestion(waiter);
+      if (q !== null) return q;
+    }
     let best: Waiter | undefined;
     // 1. Someone sharing an interest: the first allowed waiter of each tag, oldest of those.
     for (const tag of waiter.interests) {
       const ids = this.#byTag.get(tag);
       if (ids === undefined) continue;
       for (const id of ids) {
-        const c = this.#waiters.get(id)!;
+        const c = this.waiters.get(id)!;
         if (!allowed(waiter, c)) continue;
         if (best === undefined || c.since < best.since) best = c;
         break;
@@ -69,14 +80,14 @@ export class MemoryQueue {
     // 2. Anyone, if the caller accepts anyone now: oldest of the plain and the ready tagged waiters.
     if (best === undefined && waiter.anyoneAfter <= now) {
       for (const id of this.#plain) {
-        const c = this.#waiters.get(id)!;
+        const c = this.waiters.get(id)!;
         if (allowed(waiter, c)) {
           best = c;
           break;
         }
       }
       for (const id of this.#tagged) {
-        const c = this.#waiters.get(id)!;
+        const c = this.waiters.get(id)!;
         if (c.anyoneAfter > now || (best !== undefined && c.since >= best.since)) break;
         if (allowed(waiter, c)) {
           best = c;
@@ -88,7 +99,8 @@ export class MemoryQueue {
       this.remove(best.userId);
       return { partner: best, common: common(waiter.interests, best.interests) };
     }
-    this.#waiters.set(waiter.userId, waiter);
+    this.waiters.set(waiter.userId, waiter);
+    if (waiter.questions === true) this.#willing.add(waiter.userId);
     if (waiter.interests.length === 0) {
       this.#plain.add(waiter.userId);
     } else {
@@ -102,10 +114,52 @@ export class MemoryQueue {
     return null;
   }
 
+  /** An asker: the two longest-waiting willing users it may meet (and who may meet each other), or queued. */
+  #ask(asker: Waiter): Match | null {
+    let first: Waiter | undefined;
+    let n = 0;
+    for (const id of this.#willing) {
+      if (++n > QUESTION_SCAN) break;
+      const c = this.waiters.get(id)!;
+      if (!allowed(asker, c)) continue;
+      if (first === undefined) {
+        first = c;
+        continue;
+      }
+      if (!allowed(first, c)) continue;
+      this.remove(first.userId);
+      this.remove(c.userId);
+      return { partner: first, common: [], question: { asker, discussers: [first, c] } };
+    }
+    this.#askers.set(asker.userId, asker);
+    return null;
+  }
+
+  /** A willing caller: the longest-waiting question it can serve with another willing waiter. */
+  #serveQuestion(me: Waiter): Match | null {
+    let a = 0;
+    for (const asker of this.#askers.values()) {
+      if (++a > QUESTION_SCAN) break;
+      if (!allowed(asker, me)) continue;
+      let n = 0;
+      for (const id of this.#willing) {
+        if (++n > QUESTION_SCAN) break;
+        const c = this.waiters.get(id)!;
+        if (!allowed(asker, c) || !allowed(me, c)) continue;
+        this.remove(asker.userId);
+        this.remove(c.userId);
+        return { partner: c, common: [], question: { asker, discussers: [c, me] } };
+      }
+    }
+    return null;
+  }
+
   remove(userId: string): boolean {
-    const w = this.#waiters.get(userId);
+    if (this.#askers.delete(userId)) return true;
+    const w = this.waiters.get(userId);
     if (w === undefined) return false;
-    this.#waiters.delete(userId);
+    this.waiters.delete(userId);
+    this.#willing.delete(userId);
     if (w.interests.length === 0) {
       this.#plain.delete(userId);
     } else {
@@ -120,9 +174,64 @@ export class MemoryQueue {
     return true;
   }
 
+  /** Every waiter and asker, for dropping a node's. */
+  *all(): IterableIterator<Waiter> {
+    yield* this.waiters.values();
+    yield* this.#askers.values();
+  }
+}
+
+/**
+ * The waiting queue shared by every engine of a hub: one {@link LangQueue} per language class
+ * (no language is the class ''). Synchronous, hence trivially atomic.
+ */
+export class MemoryQueue {
+  readonly #byLang = new Map<string, LangQueue>();
+  /** userId -> its language class, for `remove`. */
+  readonly #langOf = new Map<string, string>();
+
+  get size(): number {
+    return this.#langOf.size;
+  }
+
+  /** Waiting users (askers included) per language class ('' for none), for tests and stats. */
+  sizes(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const lang of this.#langOf.values()) out.set(lang, (out.get(lang) ?? 0) + 1);
+    return out;
+  }
+
+  pair(waiter: Waiter, now: number): Match | null {
+    // A user is in the queue at most once: a repeated call replaces the old entry.
+    this.remove(waiter.userId);
+    const lang = waiter.lang ?? '';
+    let q = this.#byLang.get(lang);
+    if (q === undefined) this.#byLang.set(lang, (q = new LangQueue()));
+    const m = q.pair(waiter, now);
+    if (m === null) {
+      this.#langOf.set(waiter.userId, lang);
+      return null;
+    }
+    this.#langOf.delete(m.partner.userId);
+    if (m.question !== undefined) for (const w of [m.question.asker, ...m.question.discussers]) this.#langOf.delete(w.userId);
+    if (q.empty) this.#byLang.delete(lang);
+    return m;
+  }
+
+  remove(userId: string): boolean {
+    const lang = this.#langOf.get(userId);
+    if (lang === undefined) return false;
+    this.#langOf.delete(userId);
+    const q = this.#byLang.get(lang);
+    if (q === undefined) return false;
+    const was = q.remove(userId);
+    if (q.empty) this.#byLang.delete(lang);
+    return was;
+  }
+
   /** Drops every waiter of a node (the node left). O(waiters), only on node exit. */
   removeNode(nodeId: string): void {
-    for (const w of this.#waiters.values()) if (w.nodeId === nodeId) this.remove(w.userId);
+    for (const q of [...this.#byLang.values()]) for (const w of [...q.all()]) if (w.nodeId === nodeId) this.remove(w.userId);
   }
 }
 
@@ -185,11 +294,13 @@ export class MemoryEngine implements Engine {
         if (hub.nodes.has(this.nodeId)) hub.reports.set(this.nodeId, { ...counts });
       },
       counts: () => {
-        const sum: NodeCounts = { online: 0, searching: 0, chatting: 0 };
+        const langs: Record<string, number> = {};
+        const sum: NodeCounts = { online: 0, searching: 0, chatting: 0, langs };
         for (const c of hub.reports.values()) {
           sum.online += c.online;
           sum.searching += c.searching;
           sum.chatting += c.chatting;
+          addLanguages(langs, c.langs);
         }
         return sum;
       },

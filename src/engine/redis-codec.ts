@@ -3,7 +3,7 @@
  * `RelayEvent` (engine.ts). A message is a JSON array whose first element is the format version:
  *
  * ```
- * [1, "matched", to, partner, partnerNode, common[], partnerPerson, partnerAddress]
+ * [1, "matched", to, partner, partnerNode, common[], partnerPerson, partnerAddress, lang]   (lang: absent from older nodes)
  * [1, "msg",     to, from, text, n]           (n: the sender's line number; absent from older nodes)
  * [1, "away",    to, from]
  * [1, "delivered", to, from, seq]
@@ -13,6 +13,8 @@
  * [1, "resume_failed", to, from]
  * [1, "typing",  to, from, on]
  * [1, "ended",   to, from, reason]
+ * [1, "question", to, text, role, [[id, node, person, address] x 3], lang]   (asker, discusser 1, discusser 2)
+ * [1, "asker_left", to, from]
  * [1, "batch",   [event, event, ...]]       several events for one node, in order
  * ```
  *
@@ -24,7 +26,7 @@
  * decode (unknown version, unknown kind, wrong shape) gets a `DecodeError` value back, never an
  * exception, and counts it (see `RedisEngineStats.undecodable`).
  */
-import { EndReason, type RelayEvent } from './engine.js';
+import { EndReason, type QuestionMember, type RelayEvent } from './engine.js';
 
 /** The version this node writes. Bump it when a field changes meaning; readers reject others. */
 export const RELAY_CODEC_VERSION = 1;
@@ -44,6 +46,7 @@ const endReasons: ReadonlySet<string> = new Set(Object.values(EndReason));
 export function encodeRelayEvent(event: RelayEvent): string {
   switch (event.kind) {
     case 'matched':
+      if (event.lang !== undefined) return JSON.stringify([RELAY_CODEC_VERSION, 'matched', event.to, event.partner, event.partnerNode, event.common, event.partnerPerson, event.partnerAddress, event.lang]);
       return JSON.stringify([RELAY_CODEC_VERSION, 'matched', event.to, event.partner, event.partnerNode, event.common, event.partnerPerson, event.partnerAddress]);
     case 'msg':
       return JSON.stringify([RELAY_CODEC_VERSION, 'msg', event.to, event.from, event.text, event.n]);
@@ -63,6 +66,10 @@ export function encodeRelayEvent(event: RelayEvent): string {
       return JSON.stringify([RELAY_CODEC_VERSION, 'typing', event.to, event.from, event.on]);
     case 'ended':
       return JSON.stringify([RELAY_CODEC_VERSION, 'ended', event.to, event.from, event.reason]);
+    case 'question':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'question', event.to, event.text, event.role, event.members.map((m) => [m.id, m.node, m.person, m.address]), event.lang]);
+    case 'asker_left':
+      return JSON.stringify([RELAY_CODEC_VERSION, 'asker_left', event.to, event.from]);
   }
 }
 
@@ -121,9 +128,11 @@ function fromArray(m: unknown): RelayEvent | DecodeError {
   switch (kind) {
     case 'matched':
       // The partner's person and address came later (6 fields from an older node).
-      if ((m.length !== 6 && m.length !== 8) || typeof b !== 'string' || !isStringArray(c)) return DecodeError.badShape;
-      if (m.length === 8 && (typeof d !== 'string' || typeof e !== 'string')) return DecodeError.badShape;
-      return { kind, to, partner: a, partnerNode: b, common: c, partnerPerson: m.length === 8 ? (d as string) : a, partnerAddress: m.length === 8 ? (e as string) : '' };
+      if ((m.length !== 6 && m.length !== 8 && m.length !== 9) || typeof b !== 'string' || !isStringArray(c)) return DecodeError.badShape;
+      if (m.length >= 8 && (typeof d !== 'string' || typeof e !== 'string')) return DecodeError.badShape;
+      if (m.length === 9 && typeof m[8] !== 'string') return DecodeError.badShape;
+      const matched = { kind, to, partner: a, partnerNode: b, common: c, partnerPerson: m.length >= 8 ? (d as string) : a, partnerAddress: m.length >= 8 ? (e as string) : '' } as const;
+      return m.length === 9 ? { ...matched, lang: m[8] as string } : matched;
     case 'msg':
       if ((m.length !== 5 && m.length !== 6) || typeof b !== 'string') return DecodeError.badShape;
       if (m.length === 6 && !(typeof c === 'number' && Number.isSafeInteger(c) && c >= 0)) return DecodeError.badShape;
@@ -132,8 +141,15 @@ function fromArray(m: unknown): RelayEvent | DecodeError {
       if (m.length !== 4) return DecodeError.badShape;
       return { kind, to, from: a };
     case 'resume_failed':
+    case 'asker_left':
       if (m.length !== 4) return DecodeError.badShape;
       return { kind, to, from: a };
+    case 'question': {
+      if (m.length !== 7 || (b !== 0 && b !== 1 && b !== 2) || !Array.isArray(c) || c.length !== 3 || typeof d !== 'string') return DecodeError.badShape;
+      const members = (c as unknown[]).map((x) => (isStringArray(x) && x.length === 4 ? { id: x[0]!, node: x[1]!, person: x[2]!, address: x[3]! } : null));
+      if (members.some((x) => x === null)) return DecodeError.badShape;
+      return { kind, to, text: a, role: b, members: members as unknown as [QuestionMember, QuestionMember, QuestionMember], lang: d };
+    }
     case 'delivered':
       if (m.length !== 5 || !(typeof b === 'number' && Number.isSafeInteger(b) && b >= 0)) return DecodeError.badShape;
       return { kind, to, from: a, seq: b };
@@ -158,5 +174,5 @@ function fromArray(m: unknown): RelayEvent | DecodeError {
 }
 
 function isKind(k: string): boolean {
-  return ['matched', 'msg', 'typing', 'ended', 'away', 'delivered', 'moved', 'resume', 'handover', 'resume_failed'].includes(k);
+  return ['matched', 'msg', 'typing', 'ended', 'away', 'delivered', 'moved', 'resume', 'handover', 'resume_failed', 'question', 'asker_left'].includes(k);
 }

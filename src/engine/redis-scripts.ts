@@ -4,11 +4,15 @@
  * {@link redisKeys}), so every script's keys live in one slot.
  *
  * Keys (P = the queue's prefix, `{strangers}` on one Redis, `{strangers:q}` on a cluster):
- * - `P:w`          hash   userId -> waiter JSON (`{u,p,x,n,i,s,a,v}`, as `encodeWaiter` writes it;
- *                        `v` lists persons `p`)
- * - `P:open`       zset   userId scored by `since`: waiters who accept anyone now
- * - `P:pend`       zset   userId scored by `anyoneAfter`: waiters with interests, not yet open
- * - `P:i:<tag>`    zset   userId scored by `since`: waiters with this interest
+ * - `P:w`          hash   userId -> waiter JSON (`{u,p,x,n,i,s,a,v,l,q,k}`, as `encodeWaiter` writes it;
+ *                        `v` lists persons `p`; `l` language, `q` willing, `k` question: only when set)
+ * Per language class, under Q = `P` (no language) or `P:l:<lang>`:
+ * - `Q:open`       zset   userId scored by `since`: waiters who accept anyone now
+ * - `Q:pend`       zset   userId scored by `anyoneAfter`: waiters with interests, not yet open
+ * - `Q:i:<tag>`    zset   userId scored by `since`: waiters with this interest
+ * - `Q:will`       zset   userId scored by `since`: willing waiters (`find.questions`), also in the above
+ * - `Q:ask`        zset   userId scored by `since`: askers (only here: never paired with one user)
+ * Cluster-wide:
  * - `P:n:<nodeId>` set    userIds waiting from this node (to drop them when the node dies)
  * - `P:nodes`      hash   nodeId -> liveness deadline (Redis clock, ms)
  * - `P:presence`   hash   nodeId -> "online,searching,chatting"
@@ -53,6 +57,8 @@ export interface RedisKeys {
   readonly nodes: string;
   readonly presence: string;
   interest(tag: string): string;
+  /** The queue prefix of a language class (`''`: none). */
+  lang(lang: string): string;
   nodeWaiters(nodeId: string): string;
   relayChannel(nodeId: string): string;
   /** A session-gate key: `kind` is `c` (a one-time claim) or `h` (a counter). */
@@ -74,6 +80,7 @@ export function redisKeys(prefix: string, cluster = false): RedisKeys {
     nodes: `${q}:nodes`,
     presence: `${q}:presence`,
     interest: (tag) => `${q}:i:${tag}`,
+    lang: (lang) => (lang === '' ? q : `${q}:l:${lang}`),
     nodeWaiters: (nodeId) => `${q}:n:${nodeId}`,
     relayChannel: cluster ? (nodeId) => `${ns}:relay:{${nodeId}}` : (nodeId) => `${prefix}:relay:${nodeId}`,
     gate: cluster ? (kind, key) => `${ns}:g:${kind}:{${key}}` : (kind, key) => `${prefix}:g:${kind}:${key}`,
@@ -82,18 +89,26 @@ export function redisKeys(prefix: string, cluster = false): RedisKeys {
 
 /** The JSON a waiter is stored as (short field names: it is read by Lua on every scan). */
 export function encodeWaiter(w: Waiter): string {
-  return JSON.stringify({ u: w.userId, p: w.person, x: w.address, n: w.nodeId, i: w.interests, s: w.since, a: w.anyoneAfter, v: w.avoid });
+  const o: Record<string, unknown> = { u: w.userId, p: w.person, x: w.address, n: w.nodeId, i: w.interests, s: w.since, a: w.anyoneAfter, v: w.avoid };
+  if (w.lang !== undefined && w.lang !== '') o.l = w.lang;
+  if (w.questions === true) o.q = 1;
+  if (w.question !== undefined) o.k = w.question;
+  return JSON.stringify(o);
 }
 
 /** Reads back what `encodeWaiter` wrote; null if it is not a waiter. */
 export function decodeWaiter(json: string): Waiter | null {
   try {
-    const o = JSON.parse(json) as { u?: unknown; p?: unknown; x?: unknown; n?: unknown; i?: unknown; s?: unknown; a?: unknown; v?: unknown };
+    const o = JSON.parse(json) as { u?: unknown; p?: unknown; x?: unknown; n?: unknown; i?: unknown; s?: unknown; a?: unknown; v?: unknown; l?: unknown; q?: unknown; k?: unknown };
     const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((t) => typeof t === 'string');
     if (typeof o.u !== 'string' || typeof o.n !== 'string' || typeof o.s !== 'number' || typeof o.a !== 'number') return null;
     // cjson is not involved here (Lua returns the stored string untouched), so [] stays [].
     if (!strings(o.i) || !strings(o.v)) return null;
-    return { userId: o.u, person: typeof o.p === 'string' ? o.p : o.u, address: typeof o.x === 'string' ? o.x : '', nodeId: o.n, interests: o.i, since: o.s, anyoneAfter: o.a, avoid: o.v };
+    const w: { -readonly [K in keyof Waiter]: Waiter[K] } = { userId: o.u, person: typeof o.p === 'string' ? o.p : o.u, address: typeof o.x === 'string' ? o.x : '', nodeId: o.n, interests: o.i, since: o.s, anyoneAfter: o.a, avoid: o.v };
+    if (typeof o.l === 'string' && o.l !== '') w.lang = o.l;
+    if (o.q === 1) w.questions = true;
+    if (typeof o.k === 'string') w.question = o.k;
+    return w;
   } catch {
     return null;
   }
@@ -110,28 +125,40 @@ export function script(name: string, lua: string): LuaScript {
   return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-/** Shared Lua: Redis time in ms, and dropping one waiter from every structure. */
+/** Shared Lua: Redis time in ms, a waiter's language queue prefix, and dropping one waiter from every structure. */
 const prelude = `
 local P = ARGV[1]
-local W, OPEN, PEND = P .. ':w', P .. ':open', P .. ':pend'
+local W = P .. ':w'
 local function redis_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local function qp(w)
+  if type(w.l) == 'string' and w.l ~= '' then return P .. ':l:' .. w.l end
+  return P
+end
 local function drop(u, w)
+  local Q = qp(w)
   redis.call('HDEL', W, u)
-  redis.call('ZREM', OPEN, u)
-  redis.call('ZREM', PEND, u)
-  for _, tag in ipairs(w.i) do redis.call('ZREM', P .. ':i:' .. tag, u) end
+  if w.k then
+    redis.call('ZREM', Q .. ':ask', u)
+  else
+    redis.call('ZREM', Q .. ':open', u)
+    redis.call('ZREM', Q .. ':pend', u)
+    if w.q then redis.call('ZREM', Q .. ':will', u) end
+    for _, tag in ipairs(w.i) do redis.call('ZREM', Q .. ':i:' .. tag, u) end
+  end
   redis.call('SREM', P .. ':n:' .. w.n, u)
 end
 `;
 
 /**
  * Pair or enqueue, atomically.
- * KEYS: 1 waiters, 2 open, 3 pend, 4 nodes, 5 caller's node set, 6.. caller's interest zsets
- * (in the caller's order). ARGV: 1 prefix, 2 now, 3 caller JSON, 4 scan limit per queue.
- * Returns false (enqueued) or { partnerJSON, common tag... }.
+ * KEYS: 1 waiters, 2 open, 3 pend (of the caller's language class), 4 nodes, 5 caller's node set,
+ * 6.. caller's interest zsets (of its class, in the caller's order). ARGV: 1 prefix, 2 now,
+ * 3 caller JSON, 4 scan limit per queue.
+ * Returns false (enqueued), { partnerJSON, common tag... }, or for a question
+ * { '?', askerJSON, discusser1JSON, discusser2JSON } (the caller's own JSON among them).
  *
  * Keys of the partner's interests are derived from the prefix inside the script: they share the
  * hash tag, hence the slot, with the declared keys.
@@ -139,11 +166,13 @@ end
 export const pairScript = script(
   'pair',
   `${prelude}
-local NODES, MYSET = KEYS[4], KEYS[5]
+local OPEN, PEND, NODES, MYSET = KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[2])
 local meJson = ARGV[3]
 local limit = tonumber(ARGV[4])
 local me = cjson.decode(meJson)
+local Q = qp(me)
+local WILL, ASK = Q .. ':will', Q .. ':ask'
 local rnow = redis_ms()
 
 local liveness = {}
@@ -176,6 +205,67 @@ local function compatible(w)
   if avoid[w.p or w.u] then return false end
   for _, u in ipairs(w.v) do if u == mine then return false end end
   return true
+end
+-- two waiters may meet: not the same user, neither avoids the other's person
+local function allowed(a, b)
+  if a.u == b.u then return false end
+  local pa, pb = a.p or a.u, b.p or b.u
+  for _, x in ipairs(a.v) do if x == pb then return false end end
+  for _, x in ipairs(b.v) do if x == pa then return false end end
+  return true
+end
+-- the live waiters of a zset in order (at most the scan limit), dropping stale and dead entries
+local function live(key)
+  local out = {}
+  local items = redis.call('ZRANGE', key, 0, limit - 1)
+  for _, u in ipairs(items) do
+    if u ~= me.u then
+      local j = redis.call('HGET', W, u)
+      if not j then
+        redis.call('ZREM', key, u)
+      else
+        local w = cjson.decode(j)
+        if not alive(w.n) then drop(u, w) else out[#out + 1] = { j, w } end
+      end
+    end
+  end
+  return out
+end
+
+-- Questions. An asker takes the two longest-waiting willing users that may meet it and each other.
+if me.k then
+  local first = nil
+  for _, c in ipairs(live(WILL)) do
+    if allowed(me, c[2]) then
+      if not first then
+        first = c
+      elseif allowed(first[2], c[2]) then
+        drop(first[2].u, first[2])
+        drop(c[2].u, c[2])
+        return { '?', meJson, first[1], c[1] }
+      end
+    end
+  end
+  redis.call('HSET', W, me.u, meJson)
+  redis.call('SADD', MYSET, me.u)
+  redis.call('ZADD', ASK, me.s, me.u)
+  return false
+end
+-- A willing caller serves the longest-waiting question it can, with another willing waiter.
+if me.q and redis.call('EXISTS', ASK) == 1 then
+  local willing = nil
+  for _, a in ipairs(live(ASK)) do
+    if allowed(a[2], me) then
+      willing = willing or live(WILL)
+      for _, c in ipairs(willing) do
+        if allowed(a[2], c[2]) and allowed(me, c[2]) then
+          drop(a[2].u, a[2])
+          drop(c[2].u, c[2])
+          return { '?', a[1], c[1], meJson }
+        end
+      end
+    end
+  end
 end
 
 -- oldest compatible waiter of one zset with since < bound; drops stale and dead entries met
@@ -223,6 +313,7 @@ end
 -- 4. nobody: enqueue the caller
 redis.call('HSET', W, me.u, meJson)
 redis.call('SADD', MYSET, me.u)
+if me.q then redis.call('ZADD', WILL, me.s, me.u) end
 for idx = 1, #me.i do redis.call('ZADD', KEYS[5 + idx], me.s, me.u) end
 if me.a <= now then redis.call('ZADD', OPEN, me.s, me.u) else redis.call('ZADD', PEND, me.a, me.u) end
 return false

@@ -33,6 +33,8 @@ import {
   type RelayEvent,
   type Waiter,
   matchedEvent,
+  questionEvents,
+  addLanguages,
 } from './engine.js';
 import { RedisModerationStore } from './moderation-redis.js';
 import { ClusterModerationStore } from './moderation-redis-cluster.js';
@@ -338,13 +340,19 @@ export class RedisEngine implements Engine {
     this.moderation = this.#keys.cluster ? new ClusterModerationStore(moderate, this.#keys.namespace) : new RedisModerationStore(moderate, this.#keys.moderation);
     this.presence = {
       report: (counts) => {
-        this.#own = { online: counts.online, searching: counts.searching, chatting: counts.chatting };
+        this.#own = { online: counts.online, searching: counts.searching, chatting: counts.chatting, langs: counts.langs ?? {} };
       },
-      counts: () => ({
-        online: this.#own.online + this.#others.online,
-        searching: this.#own.searching + this.#others.searching,
-        chatting: this.#own.chatting + this.#others.chatting,
-      }),
+      counts: () => {
+        const langs: Record<string, number> = {};
+        addLanguages(langs, this.#own.langs);
+        addLanguages(langs, this.#others.langs);
+        return {
+          online: this.#own.online + this.#others.online,
+          searching: this.#own.searching + this.#others.searching,
+          chatting: this.#own.chatting + this.#others.chatting,
+          langs,
+        };
+      },
     };
     this.gate = new RedisGateStore(this.#keys.gate, async (script, keys, args) => {
       if (!this.#ready) throw new EngineUnavailableError();
@@ -507,8 +515,9 @@ export class RedisEngine implements Engine {
   async #pairOrEnqueue(waiter: Waiter, now: number): Promise<Match | null> {
     if (!this.#ready) throw new EngineUnavailableError();
     const k = this.#keys;
-    const keys = [k.waiters, k.open, k.pend, k.nodes, k.nodeWaiters(waiter.nodeId)];
-    for (const tag of waiter.interests) keys.push(k.interest(tag));
+    const q = k.lang(waiter.lang ?? '');
+    const keys = [k.waiters, `${q}:open`, `${q}:pend`, k.nodes, k.nodeWaiters(waiter.nodeId)];
+    for (const tag of waiter.interests) keys.push(`${q}:i:${tag}`);
     this.#stats.pairScripts++;
     let res: unknown;
     try {
@@ -523,6 +532,7 @@ export class RedisEngine implements Engine {
     }
     this.#waiting.delete(waiter.userId);
     const row = res as string[];
+    if (row[0] === '?') return this.#questionMatch(waiter, row);
     const partner = decodeWaiter(row[0] ?? '');
     if (partner === null) {
       // Only a foreign writer under our prefix could cause this; the partner is gone from the queue.
@@ -531,6 +541,20 @@ export class RedisEngine implements Engine {
     }
     if (partner.nodeId === this.nodeId) this.#waiting.delete(partner.userId);
     return { partner, common: row.slice(1) };
+  }
+
+  /** A question formed by the pairing script: `['?', asker, discusser 1, discusser 2]`. */
+  #questionMatch(caller: Waiter, row: string[]): Match {
+    const [asker, d1, d2] = row.slice(1, 4).map((j) => decodeWaiter(j));
+    if (asker == null || d1 == null || d2 == null) {
+      this.#log('error', 'redis engine: undecodable waiter in the question queue', { value: row });
+      throw new EngineUnavailableError('matchmaking store holds an invalid entry');
+    }
+    for (const w of [asker, d1, d2]) if (w.nodeId === this.nodeId) this.#waiting.delete(w.userId);
+    // The caller gets itself back as it sent it; the others as the queue stored them.
+    const members = [asker, d1, d2].map((w) => (w.userId === caller.userId ? caller : w)) as [Waiter, Waiter, Waiter];
+    const partner = members[1].userId === caller.userId ? members[2] : members[1];
+    return { partner, common: [], question: { asker: members[0], discussers: [members[1], members[2]] } };
   }
 
   async #remove(userId: string): Promise<boolean> {
@@ -832,7 +856,7 @@ export class RedisEngine implements Engine {
       const res = (await this.#eval(
         heartbeatScript,
         [k.nodes, k.presence],
-        [k.prefix, this.nodeId, String(this.#opts.deadlineMs), `${own.online},${own.searching},${own.chatting}`, String(this.#opts.deadlineMs * 10)],
+        [k.prefix, this.nodeId, String(this.#opts.deadlineMs), `${own.online},${own.searching},${own.chatting}${encodeLanguages(own.langs)}`, String(this.#opts.deadlineMs * 10)],
       )) as [string, string, string[], string[]];
       if (this.#heartbeatFailed) {
         // Cluster: the queue's shard answers again (failed over, or back): as after a reconnection.
@@ -903,14 +927,17 @@ export class RedisEngine implements Engine {
       for (const node of this.#down) if (!nodesFlat.includes(node)) this.#down.delete(node);
     }
 
-    const others: NodeCounts = { online: 0, searching: 0, chatting: 0 };
+    const langs: Record<string, number> = {};
+    const others: NodeCounts = { online: 0, searching: 0, chatting: 0, langs };
     for (let i = 0; i + 1 < presenceFlat.length; i += 2) {
       const node = presenceFlat[i]!;
       if (node === this.nodeId || !alive.has(node)) continue;
-      const [online, searching, chatting] = presenceFlat[i + 1]!.split(',').map(Number);
+      const fields = presenceFlat[i + 1]!.split(',');
+      const [online, searching, chatting] = fields.slice(0, 3).map(Number);
       others.online += online || 0;
       others.searching += searching || 0;
       others.chatting += chatting || 0;
+      addLanguages(langs, decodeLanguages(fields[3]));
     }
     this.#others = others;
 
@@ -963,6 +990,10 @@ export class RedisEngine implements Engine {
       try {
         const m = await this.#pairOrEnqueue(w, Date.now());
         if (m === null) continue;
+        if (m.question !== undefined) {
+          for (const [node, event] of questionEvents(m.question)) this.#send(node, event);
+          continue;
+        }
         this.#send(this.nodeId, matchedEvent(w, m.partner, m.common));
         this.#send(m.partner.nodeId, matchedEvent(m.partner, w, m.common));
       } catch {
@@ -970,6 +1001,25 @@ export class RedisEngine implements Engine {
       }
     }
   }
+}
+
+/** A presence report's languages: `,en:3;de:1` (nothing when there are none). */
+function encodeLanguages(langs: Readonly<Record<string, number>> | undefined): string {
+  if (langs === undefined) return '';
+  const parts = Object.entries(langs).map(([k, v]) => `${k}:${v}`);
+  return parts.length === 0 ? '' : `,${parts.join(';')}`;
+}
+
+/** Reads back {@link encodeLanguages}'s field (absent from older nodes). */
+function decodeLanguages(field: string | undefined): Record<string, number> | undefined {
+  if (field === undefined || field === '') return undefined;
+  const out: Record<string, number> = {};
+  for (const part of field.split(';').slice(0, 16)) {
+    const [k, v] = part.split(':');
+    const n = Number(v);
+    if (k !== undefined && /^([a-z]{2,3}|other)$/.test(k) && Number.isSafeInteger(n) && n > 0) out[k] = n;
+  }
+  return out;
 }
 
 async function quit(r: Client | undefined): Promise<void> {

@@ -157,6 +157,16 @@ export function createMetrics(sources: MetricsSources): Registry {
     },
   });
   new Gauge({
+    name: 'strangers_searching_language',
+    help: 'Users searching on this node by language (the 10 largest by name, the rest as "other"; users without a language are not counted).',
+    labelNames: ['lang'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [lang, n] of Object.entries(chat.counts().langs ?? {})) this.set({ lang }, n);
+    },
+  });
+  new Gauge({
     name: 'strangers_cluster_users',
     help: 'Users in the whole cluster: online, searching (the queue), chatting.',
     labelNames: ['state'],

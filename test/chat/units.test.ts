@@ -5,17 +5,47 @@ import { ErrorCode, Moderation, ServerMessage, StrikeCounter, TokenBucket, addre
 import { MemoryModerationStore } from '../../src/engine/moderation-memory.js';
 import { MemoryQueue } from '../../src/engine/memory.js';
 import type { Waiter } from '../../src/engine/engine.js';
+import { LanguageCounts, TOP_LANGUAGES } from '../../src/chat/languages.js';
 
 describe('codec', () => {
   const parse = (s: string) => parseClientMessage(s, 10);
   test('valid messages', () => {
     assert.deepEqual(parse('{"type":"msg","text":"hi","extra":1}'), { type: 'msg', text: 'hi' });
     assert.deepEqual(parse('{"type":"typing","on":false}'), { type: 'typing', on: false });
-    assert.deepEqual(parse('{"type":"find"}'), { type: 'find', interests: [] });
-    assert.deepEqual(parse('{"type":"find","interests":["a"]}'), { type: 'find', interests: ['a'] });
+    assert.deepEqual(parse('{"type":"find"}'), { type: 'find', interests: [], lang: '', questions: false });
+    assert.deepEqual(parse('{"type":"find","interests":["a"]}'), { type: 'find', interests: ['a'], lang: '', questions: false });
     for (const t of ['next', 'leave']) assert.deepEqual(parse(`{"type":"${t}"}`), { type: t });
-    assert.deepEqual(parse('{"type":"report"}'), { type: 'report', reason: 'other' });
-    for (const reason of ['spam', 'harassment', 'sexual', 'minor', 'other']) assert.deepEqual(parse(JSON.stringify({ type: 'report', reason })), { type: 'report', reason });
+    assert.deepEqual(parse('{"type":"report"}'), { type: 'report', reason: 'other', from: -1 });
+    for (const reason of ['spam', 'harassment', 'sexual', 'minor', 'other']) assert.deepEqual(parse(JSON.stringify({ type: 'report', reason })), { type: 'report', reason, from: -1 });
+    assert.deepEqual(parse('{"type":"report","reason":"spam","from":2}'), { type: 'report', reason: 'spam', from: 2 });
+  });
+  test('languages, questions and asking', () => {
+    assert.deepEqual(parse('{"type":"find","lang":"PT","questions":true}'), { type: 'find', interests: [], lang: 'pt', questions: true });
+    assert.deepEqual(parse('{"type":"find","lang":"fil"}'), { type: 'find', interests: [], lang: 'fil', questions: false });
+    assert.deepEqual(parse('{"type":"ask","question":"why?"}'), { type: 'ask', question: 'why?', lang: '' });
+    assert.deepEqual(parse('{"type":"ask","question":"warum?","lang":"De"}'), { type: 'ask', question: 'warum?', lang: 'de' });
+    // The question's limit is its own (300), not msg's (10 here).
+    assert.equal(parse(JSON.stringify({ type: 'ask', question: 'x'.repeat(300) })).type, 'ask');
+    assert.equal(parse(JSON.stringify({ type: 'ask', question: '😀'.repeat(300) })).type, 'ask');
+    const cases: Array<[string, ErrorCode]> = [
+      ['{"type":"find","lang":"en-US"}', 'bad_message'], ['{"type":"find","lang":"e"}', 'bad_message'], ['{"type":"find","lang":"engl"}', 'bad_message'],
+      ['{"type":"find","lang":""}', 'bad_message'], ['{"type":"find","lang":3}', 'bad_message'], ['{"type":"find","lang":"é1"}', 'bad_message'],
+      ['{"type":"find","questions":"yes"}', 'bad_message'], ['{"type":"ask"}', 'bad_message'], ['{"type":"ask","question":""}', 'bad_message'],
+      ['{"type":"ask","question":7}', 'bad_message'], [JSON.stringify({ type: 'ask', question: 'x'.repeat(301) }), 'too_long'],
+      ['{"type":"ask","question":"q","lang":"zz-1"}', 'bad_message'], ['{"type":"report","from":3}', 'bad_message'], ['{"type":"report","from":"1"}', 'bad_message'],
+    ];
+    for (const [input, code] of cases) {
+      const r = parse(input);
+      assert.equal(r.type, 'error', input);
+      assert.equal((r as { code: string }).code, code, input);
+    }
+    assert.deepEqual(JSON.parse(ServerMessage.matched(['a'], 'en')), { type: 'matched', common: ['a'], lang: 'en' });
+    assert.deepEqual(JSON.parse(ServerMessage.matchedQuestion('asker', 'why "so"?', 'de')), { type: 'matched', mode: 'question', role: 'asker', question: 'why "so"?', common: [], lang: 'de' });
+    assert.deepEqual(JSON.parse(ServerMessage.matchedQuestion('discusser', 'q')), { type: 'matched', mode: 'question', role: 'discusser', question: 'q', common: [] });
+    assert.deepEqual(JSON.parse(ServerMessage.msgFrom('hi', 2)), { type: 'msg', text: 'hi', from: 2 });
+    assert.deepEqual(JSON.parse(ServerMessage.typingFrom(true, 1)), { type: 'typing', on: true, from: 1 });
+    assert.deepEqual(JSON.parse(ServerMessage.askerLeft), { type: 'asker_left' });
+    assert.deepEqual(JSON.parse(ServerMessage.error.not_allowed).code, 'not_allowed');
     assert.deepEqual(parseClientMessage(Buffer.from('{"type":"next"}'), 10), { type: 'next' });
   });
   test('bad input never throws and has a stable code', () => {
@@ -178,5 +208,25 @@ describe('memory queue', () => {
     assert.equal(q.pair(w('late', 200), 200)?.partner.userId, 'plain');
     const f = q.pair(w('late2', 201), 201);
     assert.deepEqual([f?.partner.userId, f?.common], ['dog', []]);
+  });
+});
+
+describe('language counts', () => {
+  test('the top languages by name, the rest as other: bounded cardinality', () => {
+    const c = new LanguageCounts();
+    const langs = 'en de fr es pt it nl pl ru tr ja ko zh'.split(' ');
+    langs.forEach((l, i) => {
+      for (let k = 0; k <= langs.length - i; k++) c.add(l, 1);
+    });
+    c.add('', 1); // no language: not counted
+    const top = c.top();
+    assert.equal(Object.keys(top).length, TOP_LANGUAGES + 1);
+    assert.equal(top.en, 14);
+    assert.equal(top.ko, undefined);
+    assert.equal(top.other, 4 + 3 + 2); // ja, ko, zh
+    c.add('en', -14);
+    assert.equal(c.top().en, undefined, 'a language nobody searches in is dropped');
+    // The cluster's view: the engine's sum with this node's last report replaced by its live counts.
+    assert.deepEqual(LanguageCounts.cluster({ en: 5, de: 2 }, { en: 1 }, { en: 3, fr: 1 }), { en: 7, de: 2, fr: 1 });
   });
 });

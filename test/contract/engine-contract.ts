@@ -95,6 +95,9 @@ export function waiter(engine: Engine, p: Partial<Waiter> & { since: number }): 
     since: p.since,
     anyoneAfter: p.anyoneAfter ?? p.since,
     avoid: p.avoid ?? [],
+    ...(p.lang !== undefined ? { lang: p.lang } : {}),
+    ...(p.questions !== undefined ? { questions: p.questions } : {}),
+    ...(p.question !== undefined ? { question: p.question } : {}),
   };
 }
 
@@ -412,11 +415,121 @@ export function runEngineContract(name: string, target: ContractTarget): void {
     describe('presence (one node)', () => {
       test('counts include the own latest report at once', async (t) => {
         const { engines: [e] } = await cluster(t, 1);
+        const plain = (c: NodeCounts) => ({ online: c.online, searching: c.searching, chatting: c.chatting });
         e!.presence.report({ online: 5, searching: 2, chatting: 2 });
-        assert.deepEqual(e!.presence.counts(), { online: 5, searching: 2, chatting: 2 });
-        e!.presence.report({ online: 4, searching: 1, chatting: 2 });
-        assert.deepEqual(e!.presence.counts(), { online: 4, searching: 1, chatting: 2 });
+        assert.deepEqual(plain(e!.presence.counts()), { online: 5, searching: 2, chatting: 2 });
+        e!.presence.report({ online: 4, searching: 1, chatting: 2, langs: { en: 1 } });
+        assert.deepEqual(plain(e!.presence.counts()), { online: 4, searching: 1, chatting: 2 });
+        assert.deepEqual(e!.presence.counts().langs, { en: 1 });
         assert.equal(e!.ready(), true);
+      });
+    });
+
+    describe('languages and questions', () => {
+      const ids = (m: Match | null) => (m?.question === undefined ? null : [m.question.asker.userId, m.question.discussers[0].userId, m.question.discussers[1].userId]);
+
+      test('users are paired only within their language class', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const en = waiter(e!, { since: T0, lang: 'en' });
+        const none = waiter(e!, { since: T0 + 1 });
+        assert.equal(await e!.queue.pairOrEnqueue(en, T0), null);
+        assert.equal(await e!.queue.pairOrEnqueue(none, T0 + 1), null, 'no language does not meet en');
+        assert.equal(await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 2, lang: 'de' }), T0 + 2), null, 'de does not meet en nor none');
+        const m = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 3, lang: 'en' }), T0 + 3);
+        assert.equal(m?.partner.userId, en.userId);
+        assert.deepEqual(m?.partner, en, 'the language is kept');
+        const m2 = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 4 }), T0 + 4);
+        assert.equal(m2?.partner.userId, none.userId);
+      });
+
+      test('interests work within a language', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const a = waiter(e!, { since: T0, lang: 'pt', interests: ['chess'], anyoneAfter: FAR });
+        const b = waiter(e!, { since: T0 + 1, lang: 'es', interests: ['chess'], anyoneAfter: FAR });
+        for (const w of [a, b]) assert.equal(await e!.queue.pairOrEnqueue(w, w.since), null);
+        const m = await e!.queue.pairOrEnqueue(waiter(e!, { since: T0 + 2, lang: 'es', interests: ['go', 'chess'], anyoneAfter: FAR }), T0 + 2);
+        assert.equal(m?.partner.userId, b.userId);
+        assert.deepEqual(m?.common, ['chess']);
+      });
+
+      test('an asker waits for two willing users; plain users are never picked', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const plain = waiter(e!, { since: T0 });
+        assert.equal(await e!.queue.pairOrEnqueue(plain, T0), null);
+        const asker = waiter(e!, { since: T0 + 1, question: 'Is a hot dog a sandwich?' });
+        assert.equal(await e!.queue.pairOrEnqueue(asker, T0 + 1), null, 'a plain waiter is no discusser');
+        const w1 = waiter(e!, { since: T0 + 2, questions: true });
+        // The first willing user cannot serve the question alone: it pairs as usual (with the plain waiter).
+        const m1 = await e!.queue.pairOrEnqueue(w1, T0 + 2);
+        assert.equal(m1?.partner.userId, plain.userId);
+        assert.equal(m1?.question, undefined);
+        const w2 = waiter(e!, { since: T0 + 3, questions: true });
+        const w3 = waiter(e!, { since: T0 + 4, questions: true });
+        assert.equal(await e!.queue.pairOrEnqueue(w2, T0 + 3), null);
+        const m = await e!.queue.pairOrEnqueue(w3, T0 + 4);
+        assert.deepEqual(ids(m), [asker.userId, w2.userId, w3.userId], 'the longer-waiting willing user is discusser 1');
+        assert.equal(m?.question?.asker.question, 'Is a hot dog a sandwich?');
+        assert.equal(m?.partner.userId, w2.userId, 'partner: the other discusser');
+        assert.equal(await e!.queue.remove(asker.userId), false, 'the asker left the queue');
+        assert.equal(await e!.queue.remove(w2.userId), false);
+      });
+
+      test('a waiting question goes first; an asker takes two waiting willing users', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        // Two willing users that avoid nobody, queued while no question waits: a pair would form,
+        // so the second is a different-language user... instead queue them with an avoid between them.
+        const w1 = waiter(e!, { userId: 'qf-w1', since: T0, questions: true, avoid: ['qf-w2'] });
+        const w2 = waiter(e!, { userId: 'qf-w2', since: T0 + 1, questions: true });
+        for (const w of [w1, w2]) assert.equal(await e!.queue.pairOrEnqueue(w, w.since), null);
+        // They avoid each other: no asker can have both.
+        const asker = waiter(e!, { since: T0 + 2, question: 'q1' });
+        assert.equal(await e!.queue.pairOrEnqueue(asker, T0 + 2), null);
+        // A third willing user: the question goes first (with w1, the longest-waiting), not a pair with w1.
+        const w3 = waiter(e!, { userId: 'qf-w3', since: T0 + 3, questions: true });
+        const m = await e!.queue.pairOrEnqueue(w3, T0 + 3);
+        assert.deepEqual(ids(m), [asker.userId, 'qf-w1', 'qf-w3']);
+        // An asker arriving finds w2 and a new willing user already waiting.
+        const w4 = waiter(e!, { since: T0 + 4, questions: true, lang: 'fr' });
+        assert.equal(await e!.queue.pairOrEnqueue(w4, T0 + 4), null);
+        const w5 = waiter(e!, { since: T0 + 5, questions: true });
+        // w5 meets w2 (no question waits): an ordinary pair between willing users.
+        const p = await e!.queue.pairOrEnqueue(w5, T0 + 5);
+        assert.equal(p?.partner.userId, 'qf-w2');
+        assert.equal(p?.question, undefined);
+      });
+
+      test('the longest-waiting question first; languages and avoid lists hold for questions', async (t) => {
+        const { engines: [e] } = await cluster(t, 1);
+        const q1 = waiter(e!, { since: T0, question: 'de question', lang: 'de' });
+        const q2 = waiter(e!, { since: T0 + 1, question: 'first en', lang: 'en', avoid: ['qa-bad'] });
+        const q3 = waiter(e!, { since: T0 + 2, question: 'second en', lang: 'en' });
+        for (const w of [q1, q2, q3]) assert.equal(await e!.queue.pairOrEnqueue(w, w.since), null);
+        const bad = waiter(e!, { userId: 'qa-bad', person: 'qa-bad', since: T0 + 3, questions: true, lang: 'en' });
+        const ok1 = waiter(e!, { since: T0 + 4, questions: true, lang: 'en' });
+        assert.equal(await e!.queue.pairOrEnqueue(bad, T0 + 3), null);
+        // ok1 with bad: q2 avoids bad, so q3 gets them.
+        assert.deepEqual(ids(await e!.queue.pairOrEnqueue(ok1, T0 + 4)), [q3.userId, bad.userId, ok1.userId]);
+        const ok2 = waiter(e!, { since: T0 + 5, questions: true, lang: 'en' });
+        const ok3 = waiter(e!, { since: T0 + 6, questions: true, lang: 'en' });
+        assert.equal(await e!.queue.pairOrEnqueue(ok2, T0 + 5), null);
+        assert.deepEqual(ids(await e!.queue.pairOrEnqueue(ok3, T0 + 6)), [q2.userId, ok2.userId, ok3.userId]);
+        // The German question is still waiting; English willing users never served it.
+        assert.equal(await e!.queue.remove(q1.userId), true);
+      });
+
+      test('an asker and its discussers on three nodes', { skip: target.maxNodes < 3 ? 'single node' : false }, async (t) => {
+        const { engines: [e1, e2, e3] } = await cluster(t, 3);
+        const asker = waiter(e1!, { since: T0, question: 'three nodes?', lang: 'en' });
+        assert.equal(await e1!.queue.pairOrEnqueue(asker, T0), null);
+        const w1 = waiter(e2!, { since: T0 + 1, questions: true, lang: 'en', interests: ['x'], anyoneAfter: FAR });
+        assert.equal(await e2!.queue.pairOrEnqueue(w1, T0 + 1), null);
+        const w2 = waiter(e3!, { since: T0 + 2, questions: true, lang: 'en' });
+        const m = await e3!.queue.pairOrEnqueue(w2, T0 + 2);
+        assert.ok(m?.question);
+        assert.deepEqual(m.question.asker, asker);
+        assert.deepEqual(m.question.discussers[0], w1);
+        assert.deepEqual(m.question.discussers[1], w2);
+        assert.deepEqual(m.common, []);
       });
     });
 
@@ -461,10 +574,12 @@ export function runEngineContract(name: string, target: ContractTarget): void {
 
       test('presence counts are summed over live nodes', async (t) => {
         const { engines: [e1, e2] } = await cluster(t, 2);
-        e1!.presence.report({ online: 1, searching: 2, chatting: 3 });
-        e2!.presence.report({ online: 10, searching: 20, chatting: 30 });
+        e1!.presence.report({ online: 1, searching: 2, chatting: 3, langs: { en: 1, de: 1 } });
+        e2!.presence.report({ online: 10, searching: 20, chatting: 30, langs: { en: 4, other: 2 } });
         const want: NodeCounts = { online: 11, searching: 22, chatting: 33 };
-        const same = (c: NodeCounts) => c.online === want.online && c.searching === want.searching && c.chatting === want.chatting;
+        const langs = (c: NodeCounts) => JSON.stringify(Object.entries(c.langs ?? {}).sort());
+        const wantLangs = JSON.stringify([['de', 1], ['en', 5], ['other', 2]]);
+        const same = (c: NodeCounts) => c.online === want.online && c.searching === want.searching && c.chatting === want.chatting && langs(c) === wantLangs;
         await eventually(() => same(e1!.presence.counts()) && same(e2!.presence.counts()), target.presenceWithinMs, 'cluster counts');
       });
 

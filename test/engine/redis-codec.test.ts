@@ -12,8 +12,30 @@ test('every relay event kind survives encode/decode', () => {
     { kind: 'typing', to: 'a', from: 'b', on: true },
     { kind: 'typing', to: 'a', from: 'b', on: false },
     { kind: 'ended', to: 'a', from: 'b', reason: 'disconnected' },
+    { kind: 'asker_left', to: 'a', from: 'q' },
+    { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: [], partnerPerson: 'pb', partnerAddress: 'xb', lang: 'de' },
+    { kind: 'matched', to: 'a', partner: 'b', partnerNode: 'n', common: ['x'], partnerPerson: 'pb', partnerAddress: 'xb', lang: '' },
+    ...([0, 1, 2] as const).map((role): RelayEvent => ({
+      kind: 'question',
+      to: 'a',
+      role,
+      text: 'Is a "hot dog" a sandwich? 🌭',
+      members: [
+        { id: 'q', node: 'n1', person: 'pq', address: 'xq' },
+        { id: 'a', node: 'n2', person: 'pa', address: '' },
+        { id: 'b', node: 'n3', person: 'pb', address: 'xb' },
+      ],
+      lang: role === 2 ? '' : 'en',
+    })),
   ];
   for (const e of events) assert.deepEqual(decodeRelayEvent(encodeRelayEvent(e)), e);
+  // A question event of the wrong shape is refused, never half-read.
+  assert.equal(decodeRelayEvent('[1,"question","a","q?",3,[]]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"question","a","q?",1,[["q","n","p","x"],["a","n","p","x"]]]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"question","a","q?",1,[["q","n","p","x"],["a","n","p",1],["b","n","p","x"]]]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"asker_left","a"]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"question","a","q?",1,[["q","n","p","x"],["a","n","p","x"],["b","n","p","x"]],7]'), DecodeError.badShape);
+  assert.equal(decodeRelayEvent('[1,"matched","a","b","n",[],"p","x",null]'), DecodeError.badShape);
 });
 
 test('undecodable messages give a stable code, never an exception', () => {

@@ -16,7 +16,10 @@ import { ErrorCode, parseClientMessage } from '../../src/chat/index.js';
 import { runProperty, type FuzzBudget, type FuzzTarget } from '../../packages/websocket/test/fuzz/fuzz.js';
 
 const CODES = new Set<string>(Object.values(ErrorCode));
-const TYPES = ['msg', 'typing', 'find', 'next', 'leave', 'report'];
+const TYPES = ['msg', 'typing', 'find', 'ask', 'next', 'leave', 'report'];
+const REASONS = ['spam', 'harassment', 'sexual', 'minor', 'other'];
+/** `find.lang` / `ask.lang`: absent, or a primary language subtag of 2-3 letters. */
+const langOk = (v: unknown): boolean => v === undefined || (typeof v === 'string' && /^[A-Za-z]{2,3}$/.test(v));
 
 /** Code points of a string, as JavaScript iterates it (a lone surrogate is one). */
 const codePoints = (s: string): number => {
@@ -36,13 +39,21 @@ export function expectedAnswer(value: unknown, maxChars: number): { type: string
     case 'typing':
       return typeof m.on === 'boolean' ? { type: 'typing' } : { type: 'error', code: 'bad_message' };
     case 'find':
+      if (!langOk(m.lang) || (m.questions !== undefined && typeof m.questions !== 'boolean')) return { type: 'error', code: 'bad_message' };
       if (m.interests === undefined) return { type: 'find' };
       return Array.isArray(m.interests) && m.interests.length <= 64 && m.interests.every((t) => typeof t === 'string')
         ? { type: 'find' }
         : { type: 'error', code: 'bad_message' };
+    case 'ask':
+      if (typeof m.question !== 'string' || m.question === '') return { type: 'error', code: 'bad_message' };
+      if (codePoints(m.question) > 300) return { type: 'error', code: 'too_long' };
+      return langOk(m.lang) ? { type: 'ask' } : { type: 'error', code: 'bad_message' };
+    case 'report':
+      if (m.reason !== undefined && m.reason !== null && !(typeof m.reason === 'string' && REASONS.includes(m.reason))) return { type: 'error', code: 'bad_message' };
+      if (m.from !== undefined && m.from !== 0 && m.from !== 1 && m.from !== 2) return { type: 'error', code: 'bad_message' };
+      return { type: 'report' };
     case 'next':
     case 'leave':
-    case 'report':
       return { type: m.type };
     default:
       return { type: 'error', code: 'bad_message' };
@@ -68,6 +79,12 @@ function checkAnswer(answer: ReturnType<typeof parseClientMessage>, value: unkno
       case 'find':
         assert.ok(Array.isArray(answer.interests) && answer.interests.length <= 64);
         assert.ok(answer.interests.every((t) => typeof t === 'string'));
+        assert.ok(/^([a-z]{2,3})?$/.test(answer.lang), `lang ${answer.lang}`);
+        assert.equal(typeof answer.questions, 'boolean');
+        break;
+      case 'ask':
+        assert.ok(answer.question.length > 0 && codePoints(answer.question) <= 300, 'a question of 1 to 300 characters');
+        assert.ok(/^([a-z]{2,3})?$/.test(answer.lang), `lang ${answer.lang}`);
         break;
     }
   }
@@ -92,6 +109,15 @@ const shapedArb = fc
     text: fc.oneof({ weight: 6, arbitrary: textArb }, { weight: 1, arbitrary: anyValue }),
     on: fc.oneof(fc.boolean(), anyValue),
     interests: fc.oneof(fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 70 }), anyValue),
+    lang: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('en', 'DE', 'fil', 'en-US', '', 'e', 'engl', 'é1', 'toString') }, { weight: 1, arbitrary: anyValue }),
+    questions: fc.oneof(fc.boolean(), anyValue),
+    question: fc.oneof(
+      { weight: 4, arbitrary: textArb },
+      { weight: 2, arbitrary: fc.integer({ min: 295, max: 305 }).chain((n) => fc.constantFrom('a', '😀', '\udc00').map((c) => c.repeat(n))) },
+      { weight: 1, arbitrary: anyValue },
+    ),
+    reason: fc.oneof(fc.constantFrom('spam', 'other', 'rude', '__proto__'), anyValue),
+    from: fc.oneof(fc.constantFrom(0, 1, 2, 3, -1, '1'), anyValue),
   }, { requiredKeys: ['type'] })
   .map((r) => JSON.stringify(r));
 

@@ -88,5 +88,12 @@ test('match wait with and without shared interests, conversation length, skips, 
   assert.ok(total(m, 'strangers_heap_limit_bytes') > 0);
   assert.ok(total(m, 'strangers_memory_limit_bytes') >= total(m, 'strangers_process_resident_memory_bytes'));
   assert.ok(!m.some((x) => 'worker' in x.labels), 'no worker label without --workers');
+  // Searching users per language: a bounded label (languages are 2-3 letter subtags).
+  assert.equal(m.filter((x) => x.name === 'strangers_searching_language').length, 0, 'nobody searching');
+  b.send({ type: 'find', lang: 'fr' });
+  await b.expect('searching');
+  m = await scrape(base);
+  assert.equal(total(m, 'strangers_searching_language', { lang: 'fr' }), 1);
+  b.send({ type: 'leave' });
   for (const x of [a, b, c, d]) x.close();
 });

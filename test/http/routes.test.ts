@@ -24,7 +24,7 @@ test('healthz, readyz, stats (live counts), 404, 405, 426 on plain GET /ws', asy
   await c.expect('searching');
   const stats = await fetch(`${base}/stats`);
   assert.equal(stats.headers.get('content-type'), 'application/json; charset=utf-8');
-  assert.deepEqual(await stats.json(), { online: 3, searching: 1, chatting: 2 });
+  assert.deepEqual(await stats.json(), { online: 3, searching: 1, chatting: 2, langs: {} });
   const missing = await fetch(`${base}/nope`);
   assert.equal(missing.status, 404);
   // Every response carries the security headers, not only the web client's files.

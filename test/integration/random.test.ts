@@ -8,11 +8,21 @@
  * gaps, unless the conversation ended; and every ended conversation is ended on both sides.
  */
 import { strict as assert } from 'node:assert';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import type { StrangersServer } from '../../src/http/server.js';
 import { SessionState } from '../../src/chat/index.js';
 import { mulberry32 } from '../support/rng.js';
 import { Client, startServer, type Msg, stopServersAfterEachTest } from './helpers.js';
+import { MemoryEngine, MemoryHub } from '../../src/engine/memory.js';
+import { createRedisEngine } from '../../src/engine/redis.js';
+import { sharedRedis, skipUnlessCI } from '../contract/redis-server.js';
+import { withDb } from './redis-nodes.js';
+
+const redis = await sharedRedis().catch(() => undefined);
+const redisReason = redis === undefined ? 'no redis-server' : 'reason' in redis ? redis.reason : undefined;
+after(async () => {
+  if (redis !== undefined && 'stop' in redis) await redis.stop();
+});
 
 stopServersAfterEachTest();
 
@@ -384,3 +394,358 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
   assert.ok(matches > CLIENTS, `too few matches (${matches}) for a meaningful run`);
   assert.ok(checkedSegs > 50, `too few conversations checked (${checkedSegs})`);
 });
+
+// ---- languages and question mode ----
+
+const LANGS = ['', 'en', 'de'] as const;
+type Role = 'pair' | 'asker' | 'discusser';
+
+/**
+ * One simulated user of the question-mode run: it searches in a random language (or none),
+ * sometimes willing to discuss questions, sometimes asking one. Every line it sends is
+ * `id|seg|k|lang`; an asker's attempts to speak are `id|ASK|lang` (and must be refused).
+ */
+class QSim {
+  /** What the client believes (updated when it acts), used to choose actions. */
+  view: View = 'idle';
+  /** State as told by the server's messages alone (own `leave` is not answered: stays). */
+  stream: View = 'idle';
+  role: Role = 'pair';
+  /** The language of the search the client last asked for. */
+  lang = '';
+  /** Languages of requests not answered yet (each find, ask, next gets `searching` or an error). */
+  pending: string[] = [];
+  /** The language of the search the server last confirmed (`searching`). */
+  streamLang = '';
+  seg = -1;
+  sentInSeg: number[] = [];
+  refusedInSeg: number[] = [];
+  /** seg -> how it ended: 'own', 'ended:<reason>', 'asker_left' is not an end. */
+  endOf: string[] = [];
+  roleOf: Role[] = [];
+  /** sender key -> lines received from it (across this user's conversations), checked in order. */
+  got = new Map<string, number>();
+  /** seg -> the sender key each `from` number (asker) or the partner (others) stands for. */
+  fromKey: Array<Map<number, string>> = [];
+  notAllowed = 0;
+  askAttempts = 0;
+  closed = false;
+  violations: string[] = [];
+  id = '';
+  constructor(public c: Client) {}
+
+  key(seg = this.seg): string {
+    return `${this.id}|${seg}`;
+  }
+
+  onMessage(m: Msg): void {
+    const v = (s: string): void => void this.violations.push(`${this.id}: ${s}`);
+    switch (m.type) {
+      case 'searching':
+        if (this.pending.length === 0) v('unrequested searching');
+        this.streamLang = this.pending.shift() ?? this.streamLang;
+        this.stream = 'searching';
+        return;
+      case 'matched': {
+        if (this.stream !== 'searching') v(`matched while ${this.stream}`);
+        const role: Role = m.mode === 'question' ? (m.role as Role) : 'pair';
+        if (m.mode === 'question' && role !== 'asker' && role !== 'discusser') v(`bad role ${String(m.role)}`);
+        if ((m.lang ?? '') !== this.streamLang) v(`matched in ${String(m.lang)} while searching in '${this.streamLang}'`);
+        this.stream = 'chatting';
+        // A `matched` that overtook the answer to a later request (leave, then find or ask) is for
+        // a search the client gave up: the server has ended it (or will) before the next one.
+        if (this.pending.length === 0 && this.view === 'searching') this.view = 'chatting';
+        this.role = role;
+        this.seg++;
+        this.roleOf[this.seg] = role;
+        this.sentInSeg[this.seg] = 0;
+        this.refusedInSeg[this.seg] = 0;
+        this.fromKey[this.seg] = new Map();
+        return;
+      }
+      case 'msg': {
+        const text = m.text as string;
+        const [id, seg, k, lang] = text.split('|');
+        if (seg === 'ASK') return v(`received an asker's words: ${text}`);
+        if (id === this.id) return v('received its own words');
+        if (lang !== this.streamLang) v(`got a line in '${lang}' while in '${this.streamLang}'`);
+        if (this.stream !== 'chatting') return v(`msg while ${this.stream}`);
+        const from = this.role === 'asker' ? (m.from as number) : 0;
+        if (this.role === 'asker' && (from !== 1 && from !== 2)) v(`asker got a line without from: ${JSON.stringify(m)}`);
+        if (this.role !== 'asker' && m.from !== undefined) v('from outside the asker role');
+        const key = `${id}|${seg}`;
+        const known = this.fromKey[this.seg]!.get(from);
+        if (known === undefined) this.fromKey[this.seg]!.set(from, key);
+        else if (known !== key) v(`seg ${this.seg} from ${from}: lines of ${known} and ${key}`);
+        if (this.role === 'asker' && [...this.fromKey[this.seg]!].some(([f, kk]) => f !== from && kk === key)) v('one discusser under two numbers');
+        const n = this.got.get(key) ?? 0;
+        if (Number(k) !== n) v(`line ${k} of ${key}, expected ${n}`);
+        this.got.set(key, Number(k) + 1);
+        return;
+      }
+      case 'typing':
+        if (this.stream !== 'chatting') v(`typing while ${this.stream}`);
+        if ((this.role === 'asker') !== (m.from !== undefined)) v(`typing ${JSON.stringify(m)} as ${this.role}`);
+        return;
+      case 'asker_left':
+        if (this.role !== 'discusser') v(`asker_left as ${this.role}`);
+        this.role = 'pair';
+        return;
+      case 'ended':
+        if (this.stream !== 'chatting') v(`ended while ${this.stream}`);
+        this.endOf[this.seg] ??= `ended:${m.reason}`;
+        this.stream = 'idle';
+        if (this.view === 'chatting') this.view = 'idle';
+        return;
+      case 'error':
+        if (m.code === 'not_allowed') this.notAllowed++;
+        else if (m.code === 'already_matched') this.pending.shift();
+        else if (m.code === 'not_matched' && this.seg >= 0) this.refusedInSeg[this.seg]!++;
+        else if (m.code !== 'bad_message') v(`error ${m.code}`);
+        return;
+      case 'reported':
+        return;
+      default:
+        v(`unexpected ${m.type}`);
+    }
+  }
+
+  act(rng: () => number): void {
+    const r = rng();
+    if (this.view === 'idle') {
+      this.lang = LANGS[Math.floor(rng() * LANGS.length)]!;
+      const lang = this.lang === '' ? {} : { lang: rng() < 0.5 ? this.lang : this.lang.toUpperCase() };
+      if (r < 0.2) this.c.send({ type: 'ask', question: `${this.id} asks?`, ...lang });
+      else this.c.send({ type: 'find', questions: r < 0.75, ...lang });
+      this.pending.push(this.lang);
+      this.view = 'searching';
+    } else if (this.view === 'searching') {
+      if (r < 0.03) {
+        this.c.send({ type: 'leave' });
+        this.view = 'idle';
+      }
+    } else if (this.role === 'asker') {
+      if (r < 0.15) {
+        this.askAttempts++;
+        this.c.send({ type: 'msg', text: `${this.id}|ASK|${this.lang}` });
+      } else if (r < 0.2) {
+        this.c.send({ type: 'typing', on: true });
+        this.askAttempts++;
+      } else if (r < 0.23) {
+        this.c.send({ type: 'report', reason: 'other', from: 1 });
+      } else if (r < 0.28) {
+        this.endOf[this.seg] ??= 'own';
+        this.c.send({ type: 'next' }); // asks again
+        this.pending.push(this.lang);
+        this.view = 'searching';
+      } else if (r < 0.32) {
+        this.endOf[this.seg] ??= 'own';
+        this.c.send({ type: 'leave' });
+        this.view = 'idle';
+      }
+    } else if (r < 0.75) {
+      this.c.send({ type: 'msg', text: `${this.key()}|${this.sentInSeg[this.seg]!++}|${this.lang}` });
+    } else if (r < 0.82) {
+      this.c.send({ type: 'typing', on: r < 0.78 });
+    } else if (r < 0.91) {
+      this.endOf[this.seg] ??= 'own';
+      this.c.send({ type: 'next' });
+      this.pending.push(this.lang);
+      this.view = 'searching';
+    } else {
+      this.endOf[this.seg] ??= 'own';
+      this.c.send({ type: 'leave' });
+      this.view = 'idle';
+    }
+  }
+}
+
+const questionChat = { rateLimit: 0, noRepeat: 2 };
+
+test('randomized: languages and question mode keep every invariant (one node)', { timeout: 60_000 }, async () => {
+  await questionRun([await startServer({ chat: questionChat, heartbeatMs: 0 })]);
+});
+
+test('randomized: languages and question mode keep every invariant (three nodes, one memory hub)', { timeout: 60_000 }, async () => {
+  const hub = new MemoryHub();
+  const servers = [];
+  for (const nodeId of ['n1', 'n2', 'n3']) servers.push(await startServer({ engine: new MemoryEngine({ hub, nodeId }), chat: questionChat, heartbeatMs: 0 }));
+  await questionRun(servers);
+});
+
+test('randomized: languages and question mode keep every invariant (three nodes on Redis)', { timeout: 60_000, ...skipUnlessCI(redisReason) }, async () => {
+  if (redis === undefined || !('url' in redis)) throw new Error(redisReason);
+  // A fresh key prefix: nothing shared with other tests on this Redis.
+  const keyPrefix = `{strangers-random-${Math.random().toString(36).slice(2, 10)}}`;
+  const servers = [];
+  for (let i = 0; i < 3; i++) {
+    // Database 21 (this file's), and a fresh key prefix.
+    servers.push(await startServer({ engine: createRedisEngine(withDb(redis.url, 21), { keyPrefix, heartbeatMs: 200, deadlineMs: 2000 }), chat: questionChat, heartbeatMs: 0 }));
+  }
+  await questionRun(servers);
+});
+
+/**
+ * Users on `servers` (one node, or a cluster) search, ask, discuss, speak and leave at random;
+ * the invariants are checked on every message, on the servers while it runs (one node only: a
+ * cluster's pairs are symmetric only once the relay is quiet) and at rest.
+ */
+async function questionRun(servers: StrangersServer[]): Promise<void> {
+  const seed = Number(process.env.STRANGERS_TEST_SEED ?? Date.now() % 1_000_000);
+  const rng = mulberry32(seed);
+  const sims: QSim[] = [];
+  const byId = new Map<string, QSim>();
+  /** Per user, its conversations as the server began them: partner id, and the asker or discussers. */
+  const begun = new Map<string, Array<{ partner: string; asker: string; discussers: string[] }>>();
+  const serverViolations: string[] = [];
+  const open = async (): Promise<void> => {
+    const server = servers[Math.floor(rng() * servers.length)]!;
+    const c = await Client.open(server.url);
+    const sim = new QSim(c);
+    sim.id = (await c.expect('welcome')).id as string;
+    byId.set(sim.id, sim);
+    begun.set(sim.id, []);
+    const session = [...server.chat.sessions()].find((x) => x.id === sim.id)!;
+    const peer = session.peer as { send(text: string): unknown };
+    const send = peer.send.bind(peer);
+    peer.send = (text: string) => {
+      if (text.startsWith('{"type":"matched"')) {
+        const q = session.q;
+        begun.get(sim.id)!.push({
+          partner: session.partnerId,
+          asker: q !== undefined && q.role !== 0 ? q.members[0].id : '',
+          discussers: q !== undefined && q.role === 0 ? [q.members[1].id, q.members[2].id] : [],
+        });
+      }
+      return send(text);
+    };
+    const inbox = c.inbox;
+    let read = 1;
+    const pump = (): void => {
+      while (read < inbox.messages.length) sim.onMessage(inbox.messages[read++]!);
+      if (inbox.closed === undefined) void inbox.changed().then(pump);
+    };
+    pump();
+    sims.push(sim);
+  };
+  /** Server-side: pairs symmetric within one language; an asker's discussers discuss its question. */
+  const checkQuestions = (): void => {
+    const sessions = new Map(servers.flatMap((server) => [...server.chat.sessions()].map((s) => [s.id, s] as const)));
+    for (const s of sessions.values()) {
+      if (s.state !== SessionState.chatting) continue;
+      if (s.q?.role === 0) {
+        for (const m of [s.q.members[1], s.q.members[2]]) {
+          const d = sessions.get(m.id);
+          if (d === undefined || d.state !== SessionState.chatting || d.q?.asker.id !== s.id) serverViolations.push(`${s.id}: asker without its discusser ${m.id}`);
+          else if (d.lang !== s.lang) serverViolations.push(`${s.id}: question across languages`);
+        }
+        continue;
+      }
+      const p = s.partner ?? sessions.get(s.partnerId);
+      if (p === undefined || p.partnerId !== s.id || p.state !== SessionState.chatting) serverViolations.push(`${s.id}: pair not symmetric`);
+      else if (p.lang !== s.lang) serverViolations.push(`${s.id}: paired across languages (${s.lang}, ${p.lang})`);
+    }
+  };
+  await Promise.all(Array.from({ length: 150 }, open));
+  const checker = setInterval(() => servers.length === 1 && checkQuestions(), 50);
+  const end = Date.now() + 2500;
+  let disconnects = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      if (Date.now() >= end) return resolve();
+      for (let i = 0; i < 40; i++) {
+        const sim = sims[Math.floor(rng() * sims.length)]!;
+        if (sim.closed) continue;
+        if (rng() < 0.01) {
+          sim.closed = true;
+          disconnects++;
+          if (rng() < 0.5) sim.c.conn.terminate();
+          else sim.c.close();
+          void open();
+        } else {
+          sim.act(rng);
+        }
+      }
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+  const fence = async (): Promise<void> => {
+    await Promise.all(
+      sims
+        .filter((s) => !s.closed)
+        .map(async (s) => {
+          const before = s.c.inbox.messages.filter((m) => m.code === 'bad_message').length;
+          s.c.send('fence');
+          while (s.c.inbox.messages.filter((m) => m.code === 'bad_message').length === before && s.c.inbox.closed === undefined) await s.c.inbox.changed();
+        }),
+    );
+  };
+  await fence();
+  const busy = (): boolean => servers.some((server) => [...server.chat.sessions()].some((x) => x.checking > 0 || x.inflight || x.removing > 0));
+  for (const until = Date.now() + 10_000; busy() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+  await fence();
+  // Relay events still on their way between nodes (a `matched`, an `ended`) arrive in this time.
+  if (servers.length > 1) await new Promise((r) => setTimeout(r, 300));
+  await fence();
+  clearInterval(checker);
+  checkQuestions();
+  const violations = [...serverViolations, ...sims.flatMap((s) => s.violations)];
+
+  // Exactly once: every line a live user sent in a conversation that did not end by a
+  // disconnect reached its partner (the other discusser) once, unless refused after the end;
+  // and the asker, if it watched to the end, got all of them; else a prefix (checked in order).
+  let questions = 0;
+  let checked = 0;
+  let watchedToEnd = 0;
+  for (const s of sims) {
+    const conversations = begun.get(s.id)!;
+    for (let seg = 0; seg <= s.seg; seg++) {
+      if (s.roleOf[seg] === 'asker') {
+        questions++;
+        if (s.notAllowed > s.askAttempts) violations.push(`${s.id}: more not_allowed than attempts`);
+        continue;
+      }
+      const how = s.endOf[seg];
+      if (s.closed || how === 'ended:disconnected') continue;
+      const b = conversations[seg];
+      const sent = s.sentInSeg[seg]! - s.refusedInSeg[seg]!;
+      if (b === undefined) {
+        violations.push(`${s.key(seg)}: the server never said whom it was matched with`);
+        continue;
+      }
+      const key = s.key(seg);
+      const p = byId.get(b.partner);
+      // On one node every line is handled in order with the end: delivery is exact. Across nodes a
+      // line on its way when the other side ended is dropped (relay after an end is at most once):
+      // exact only for a conversation both sides are still in at rest; a prefix otherwise.
+      const ongoing = how === undefined && seg === s.seg && s.view === 'chatting';
+      const exact = servers.length === 1 || ongoing;
+      if (p !== undefined && !p.closed) {
+        const got = p.got.get(key) ?? 0;
+        if (exact) checked++;
+        if (exact ? got !== sent : got > sent) violations.push(`${key}: sent ${sent} (+${s.refusedInSeg[seg]} refused), the other got ${got}`);
+      }
+      if (b.asker !== '') {
+        const a = byId.get(b.asker)!;
+        const got = a.got.get(key) ?? 0;
+        if (got > sent) violations.push(`${key}: the asker got ${got} of ${sent}`);
+        // Which of the asker's conversations: the one whose discussers include this user, and in
+        // which it heard this key (or none: then it may have left before the first line).
+        const aseg = begun.get(a.id)!.findIndex((x, i) => x.discussers.includes(s.id) && a.fromKey[i] !== undefined && [...a.fromKey[i]!.values()].includes(key));
+        if (exact && !a.closed && aseg >= 0 && a.endOf[aseg] !== 'own' && a.endOf[aseg] !== 'ended:disconnected') {
+          watchedToEnd++;
+          if (got !== sent) violations.push(`${key}: sent ${sent}, the asker (who stayed) got ${got}`);
+        }
+      }
+    }
+  }
+  console.log(`seed ${seed}, ${servers.length} node(s): ${sims.length} users, ${disconnects} disconnects, ${questions} questions watched, ${checked} conversations checked, ${watchedToEnd} checked from the asker's side`);
+  for (const s of sims) if (!s.closed) s.c.close();
+  await Promise.all(servers.map((server) => server.stop()));
+  assert.deepEqual(violations.slice(0, 20), [], `seed ${seed}`);
+  assert.ok(questions > 20, `too few questions (${questions}) for a meaningful run`);
+  if (servers.length === 1) assert.ok(checked > 50 && watchedToEnd > 10, `too few conversations checked (${checked}, ${watchedToEnd})`);
+  else assert.ok(checked > 5, `too few conversations checked (${checked})`);
+}
+

@@ -3,15 +3,18 @@
 // It is the program conformance tools (the Autobahn TestSuite's fuzzingclient, our own suite) are
 // pointed at.
 //
-//   node examples/echo.mjs --port 9001 [--host 127.0.0.1] [--max-message-size BYTES]
+//   node examples/echo.mjs --port 9001 [--host 127.0.0.1] [--max-message-size BYTES] [--deflate]
 //
+// --deflate accepts permessage-deflate (RFC 7692) from clients that offer it, with the library's
+// defaults (no context takeover either way, messages under 1 KiB sent as they are); without it,
+// offers are declined.
 // Prints `echo server listening on ws://HOST:PORT` once it listens (--port 0 picks a free port);
 // SIGINT or SIGTERM closes every connection with 1001 and exits 0; a bad flag exits 2.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { WebSocketServer } from '@strangers/websocket';
 
-const USAGE = 'usage: node examples/echo.mjs [--host 127.0.0.1] [--port 9001] [--max-message-size BYTES]';
+const USAGE = 'usage: node examples/echo.mjs [--host 127.0.0.1] [--port 9001] [--max-message-size BYTES] [--deflate]';
 
 function fail(message) {
   console.error(`echo: ${message}`);
@@ -28,6 +31,7 @@ try {
       port: { type: 'string', default: '9001' },
       // The Autobahn TestSuite sends messages of 16 MiB.
       'max-message-size': { type: 'string', default: String(16 * 1024 * 1024 + 1024) },
+      deflate: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -49,6 +53,7 @@ const wss = new WebSocketServer({
   maxMessageSize,
   // An echo of the largest message is queued whole: the cap must admit it.
   maxBufferedBytes: 4 * Math.max(maxMessageSize, 1 << 20),
+  perMessageDeflate: values.deflate,
   handler: {
     message(conn, data, isBinary) {
       conn.send(data, isBinary);

@@ -9,6 +9,7 @@ import { ErrorCodes, WebSocketError } from './errors.js';
 import { WebSocketConnection, type ConnectionHandler } from './connection.js';
 import { acceptKey, headerHasToken } from './handshake.js';
 import { serverDefaults } from './server.js';
+import { acceptClient, clientOffer, resolveDeflateOptions, type DeflateParams, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from './extensions.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions<T = unknown> {
@@ -30,6 +31,15 @@ export interface ConnectOptions<T = unknown> {
   timeoutMs?: number;
   /** For wss://: verify the server's certificate. @default true */
   rejectUnauthorized?: boolean;
+  /**
+   * Offer permessage-deflate (RFC 7692): `true` offers `permessage-deflate;
+   * client_max_window_bits` (as browsers do); options shape the offer. The server's answer is
+   * checked as the RFC says: an unknown or repeated parameter, a bad value, or a configuration
+   * we did not offer or cannot do fails the handshake (`handshake_failed`). Inflated messages
+   * obey `maxMessageSize`. See {@link PerMessageDeflateOptions} (client-side defaults).
+   * @default false
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 const MAX_RESPONSE_HEAD = 16 * 1024;
@@ -44,6 +54,12 @@ export function connect<T = unknown>(url: string, options: ConnectOptions<T>): P
   const host = target.hostname.replace(/^\[|\]$/g, '');
   const port = Number(target.port || (secure ? 443 : 80));
   const key = randomBytes(16).toString('base64');
+  let deflate: ResolvedDeflateOptions | null;
+  try {
+    deflate = resolveDeflateOptions(options.perMessageDeflate, 'client');
+  } catch (error) {
+    return Promise.reject(error);
+  }
 
   return new Promise((resolve, reject) => {
     const local = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
@@ -69,20 +85,27 @@ export function connect<T = unknown>(url: string, options: ConnectOptions<T>): P
         if (head.length > MAX_RESPONSE_HEAD) fail('response head too large');
         return;
       }
-      const problem = checkResponse(head.subarray(0, end).toString('latin1'), key, options.protocols ?? []);
+      const problem = checkResponse(head.subarray(0, end).toString('latin1'), key, options.protocols ?? [], deflate);
       if ('message' in problem) return fail(problem.message, problem.status);
       settled = true;
       clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
       socket.removeListener('close', onClose);
+      const maxMessageSize = options.maxMessageSize ?? 64 * 1024 * 1024;
       const limits = {
         maxBufferedBytes: options.maxBufferedBytes ?? serverDefaults.maxBufferedBytes,
         closeTimeoutMs: options.closeTimeoutMs ?? serverDefaults.closeTimeoutMs,
-        receiver: { isServer: false, maxMessageSize: options.maxMessageSize ?? 64 * 1024 * 1024 },
+        receiver: { isServer: false, maxMessageSize },
       };
-      const context = { handler: options.handler, limits, isServer: false, registry: null };
-      const conn = new WebSocketConnection<T>(socket, context, problem.protocol);
+      const context = {
+        handler: options.handler, limits, isServer: false, registry: null,
+        deflate: problem.deflate === null || deflate === null ? null : {
+          settings: { options: deflate, maxMessageSize },
+          receiver: { isServer: false, maxMessageSize, perMessageDeflate: true },
+        },
+      };
+      const conn = new WebSocketConnection<T>(socket, context, problem.protocol, problem.deflate);
       conn.start(head.subarray(end + 4));
       resolve(conn);
     };
@@ -101,6 +124,7 @@ export function connect<T = unknown>(url: string, options: ConnectOptions<T>): P
         `Sec-WebSocket-Key: ${key}\r\n` +
         'Sec-WebSocket-Version: 13\r\n';
       if (options.protocols !== undefined && options.protocols.length > 0) request += `Sec-WebSocket-Protocol: ${options.protocols.join(', ')}\r\n`;
+      if (deflate !== null) request += `Sec-WebSocket-Extensions: ${clientOffer(deflate)}\r\n`;
       for (const [name, value] of Object.entries(options.headers ?? {})) request += `${name}: ${value}\r\n`;
       socket.write(request + '\r\n');
     });
@@ -118,7 +142,12 @@ function parseHead(text: string): ParsedHead {
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
-    if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    // Repeated lines of a list header are one list (RFC 7230 3.2.2).
+    const previous = headers.get(name);
+    headers.set(name, previous === undefined ? value : `${previous}, ${value}`);
   }
   return { status, headers };
 }
@@ -128,14 +157,22 @@ function checkResponse(
   text: string,
   key: string,
   offered: readonly string[],
-): { message: string; status?: number | undefined } | { protocol: string } {
+  deflate: ResolvedDeflateOptions | null,
+): { message: string; status?: number | undefined } | { protocol: string; deflate: DeflateParams | null } {
   const { status, headers } = parseHead(text);
   if (status !== 101) return { message: `server answered ${status || 'garbage'} instead of 101`, status: status || undefined };
   if (!headerHasToken(headers.get('upgrade'), 'websocket')) return { message: 'missing Upgrade: websocket' };
   if (!headerHasToken(headers.get('connection'), 'upgrade')) return { message: 'missing Connection: upgrade' };
   if (headers.get('sec-websocket-accept') !== acceptKey(key)) return { message: 'wrong Sec-WebSocket-Accept' };
-  if (headers.has('sec-websocket-extensions')) return { message: 'server chose an extension we did not offer' };
+  const extensions = headers.get('sec-websocket-extensions');
+  let params: DeflateParams | null = null;
+  if (extensions !== undefined) {
+    if (deflate === null) return { message: 'server chose an extension we did not offer' };
+    const accepted = acceptClient(extensions, deflate);
+    if (typeof accepted === 'string') return { message: accepted };
+    params = accepted;
+  }
   const protocol = headers.get('sec-websocket-protocol');
   if (protocol !== undefined && !offered.includes(protocol)) return { message: `server chose subprotocol ${protocol} we did not offer` };
-  return { protocol: protocol ?? '' };
+  return { protocol: protocol ?? '', deflate: params };
 }

@@ -9,15 +9,24 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { isUtf8 } from 'node:buffer';
 import { CloseCode, ErrorCodes, WebSocketError, isValidCloseCode } from './errors.js';
+import { PerMessageDeflate, type DeflateSettings } from './deflate.js';
+import type { DeflateParams } from './extensions.js';
 import { Opcode, Receiver, type ReceiverOptions, type ReceiverSink } from './receiver.js';
 import { ZERO_COPY_THRESHOLD, closePayload, encodeFrame, encodeHeader } from './sender.js';
 
 /** What `send()` did with a message. */
 export const SendResult = {
-  /** Handed to the socket, which accepted it without going over its high-water mark. */
+  /**
+   * Handed to the socket, which accepted it without going over its high-water mark (with
+   * permessage-deflate: or queued for compression, with the socket and the queue under it).
+   */
   sent: 'sent',
-  /** Handed to the socket but buffered in memory: the peer reads slowly; `drain` follows. */
+  /**
+   * Handed to the socket (or the compression queue) but buffered in memory past the socket's
+   * high-water mark: the peer reads slowly; `drain` follows.
+   */
   queued: 'queued',
   /** Not sent: the connection is not open, or it went over its buffer cap (and is being closed). */
   dropped: 'dropped',
@@ -61,6 +70,15 @@ export interface ConnectionContext<T> {
   readonly isServer: boolean;
   /** The server's set of open connections (null on the client side). */
   readonly registry: Set<WebSocketConnection<T>> | null;
+  /** permessage-deflate settings when it is enabled (null: never negotiated). */
+  readonly deflate: DeflateContext | null;
+}
+
+/** @internal permessage-deflate settings shared by the connections of one server (or client). */
+export interface DeflateContext {
+  readonly settings: DeflateSettings;
+  /** The receiver options of connections that negotiated it (RSV1 allowed). */
+  readonly receiver: ReceiverOptions;
 }
 
 /** The states of a connection, as {@link WebSocketConnection.state} reports them. */
@@ -119,6 +137,10 @@ const Flag = {
   pongOnDrain: 16,
   /** The connection failed (protocol error, slow consumer, handler error): input means nothing now. */
   failed: 1024,
+  /** permessage-deflate: a send() returned `queued` because of the compression queue: `drain` is owed. */
+  drainOwed: 2048,
+  /** permessage-deflate: the socket closed while a message inflated; `close` waits for what was read. */
+  closeDeferred: 4096,
 } as const;
 // Bits 5-9 of #flags: pongs written in turn #pongTurn (saturating at 31).
 const PONG_COUNT_SHIFT = 5;
@@ -147,13 +169,28 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   #pendingPong: Buffer | null = null;
   /** The turn in which this connection last wrote a pong (see `turn`). */
   #pongTurn = -1;
+  /** permessage-deflate state, when negotiated (null: frames go as they are). */
+  #pmd: PerMessageDeflate | null = null;
 
   /** @internal Built by WebSocketServer or connect(); call `start()` next. */
-  constructor(socket: Socket, ctx: ConnectionContext<T>, protocol: string) {
+  constructor(socket: Socket, ctx: ConnectionContext<T>, protocol: string, deflate: DeflateParams | null = null) {
     this.#socket = socket;
     this.#ctx = ctx;
     this.protocol = protocol;
-    this.#receiver = new Receiver(this, ctx.limits.receiver);
+    if (deflate !== null && ctx.deflate !== null) {
+      this.#pmd = new PerMessageDeflate(deflate, ctx.deflate.settings, this);
+      this.#receiver = new Receiver(this, ctx.deflate.receiver);
+    } else {
+      this.#receiver = new Receiver(this, ctx.limits.receiver);
+    }
+  }
+
+  /**
+   * The negotiated extensions, as in `Sec-WebSocket-Extensions` (e.g. `permessage-deflate;
+   * server_no_context_takeover; client_no_context_takeover`), or '' when none.
+   */
+  get extensions(): string {
+    return this.#pmd === null ? '' : this.#pmd.params.header;
   }
 
   /** The peer's IP address ('' when unknown). Read from the socket: not stored twice. */
@@ -182,9 +219,9 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     return this.#state;
   }
 
-  /** Bytes handed to the socket and not yet written to the network. */
+  /** Bytes handed to the socket and not yet written to the network (with permessage-deflate: and waiting to be compressed). */
   get bufferedAmount(): number {
-    return this.#socket.writableLength;
+    return this.#pmd === null ? this.#socket.writableLength : this.#socket.writableLength + this.#pmd.queuedBytes;
   }
 
   /**
@@ -193,12 +230,40 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
    */
   send(data: string | Buffer, isBinary: boolean = typeof data !== 'string'): SendResult {
     if (this.#state !== ReadyState.open) return SendResult.dropped;
+    if (this.#pmd !== null) return this.#sendDeflate(this.#pmd, data, isBinary);
     const socket = this.#socket;
     if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) {
       this.#overflow();
       return SendResult.dropped;
     }
-    const opcode = isBinary ? Opcode.binary : Opcode.text;
+    return this.#writeMessage(data, isBinary ? Opcode.binary : Opcode.text) ? SendResult.sent : SendResult.queued;
+  }
+
+  /**
+   * send() with permessage-deflate: small messages go as they are when nothing waits before
+   * them; others join the compression queue, whose bytes count against the buffer cap.
+   */
+  #sendDeflate(pmd: PerMessageDeflate, data: string | Buffer, isBinary: boolean): SendResult {
+    const socket = this.#socket;
+    if (socket.writableLength + pmd.queuedBytes >= this.#ctx.limits.maxBufferedBytes) {
+      this.#overflow();
+      return SendResult.dropped;
+    }
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (!pmd.sending && bytes < pmd.threshold) {
+      return this.#writeMessage(data, isBinary ? Opcode.binary : Opcode.text) ? SendResult.sent : SendResult.queued;
+    }
+    pmd.send(data, isBinary, bytes);
+    if (socket.writableLength + pmd.queuedBytes >= socket.writableHighWaterMark) {
+      this.#flags |= Flag.drainOwed;
+      return SendResult.queued;
+    }
+    return SendResult.sent;
+  }
+
+  /** Writes one whole message frame (`opcode` may carry RSV1); false when the socket is over its high-water mark. */
+  #writeMessage(data: string | Buffer, opcode: number): boolean {
+    const socket = this.#socket;
     let flushed: boolean;
     const masked = !this.#ctx.isServer;
     if (typeof data !== 'string' && !masked && data.length >= ZERO_COPY_THRESHOLD) {
@@ -212,7 +277,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
       corkForTurn(socket);
       flushed = socket.write(encodeFrame(opcode, data, true, masked));
     }
-    return flushed ? SendResult.sent : SendResult.queued;
+    return flushed;
   }
 
   /**
@@ -237,7 +302,13 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     if (!isValidCloseCode(code)) throw new RangeError(`close code ${code} may not be sent`);
     if (this.#state !== ReadyState.open) return;
     if (this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
-    this.#sendClose(code, reason);
+    if (this.#pmd !== null && this.#pmd.sending) {
+      // Messages sent before close() are still being compressed: the close frame follows them.
+      this.#state = ReadyState.closing;
+      this.#pmd.pendingClose = { code, reason, end: false };
+    } else {
+      this.#sendClose(code, reason);
+    }
     this.#armCloseTimer();
   }
 
@@ -310,6 +381,75 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     this.#writePong(data);
   }
 
+  /**
+   * @internal A compressed message (permessage-deflate): the socket stops reading and the
+   * receiver waits until it is inflated, so messages and control frames keep their order and a
+   * peer cannot queue inflate work faster than it is done.
+   */
+  onCompressedMessage(data: Buffer, isBinary: boolean): boolean {
+    if (this.#state === ReadyState.closed || (this.#flags & (Flag.failed | Flag.closeReceived)) !== 0 || this.#pmd === null) return false;
+    this.#socket.pause();
+    this.#pmd.inflate(data, isBinary);
+    return true;
+  }
+
+  // ---- DeflateSink: called by this connection's PerMessageDeflate only ----
+
+  /** @internal */
+  onInflated(data: Buffer, isBinary: boolean): void {
+    if (this.#state === ReadyState.closed) return;
+    // RFC 6455 8.1 applies to the inflated text.
+    if (!isBinary && !isUtf8(data)) {
+      return this.onInflateError(new WebSocketError(ErrorCodes.invalidUtf8, 'invalid UTF-8 in a text message'));
+    }
+    this.onMessage(data, isBinary);
+    this.#receiver.resume();
+    if (this.#receiver.paused) return;
+    this.#socket.resume();
+    if ((this.#flags & Flag.closeDeferred) !== 0) WebSocketConnection.dispatch.close(this);
+  }
+
+  /** @internal */
+  onInflateError(error: WebSocketError): void {
+    if (this.#state === ReadyState.closed) return;
+    this.#receiver.stop();
+    this.onProtocolError(error);
+    // Read on (and discard) so that the peer's FIN is seen.
+    this.#socket.resume();
+    if ((this.#flags & Flag.closeDeferred) !== 0) WebSocketConnection.dispatch.close(this);
+  }
+
+  /** @internal */
+  onDeflated(data: Buffer | string, isBinary: boolean, compressed: boolean): void {
+    if (this.#state === ReadyState.closed || (this.#flags & Flag.closeSent) !== 0) return;
+    // RFC 7692 6: RSV1 ("Per-Message Compressed") on the first (here: only) frame of the message.
+    this.#writeMessage(data, (isBinary ? Opcode.binary : Opcode.text) | (compressed ? 0x40 : 0));
+  }
+
+  /** @internal */
+  onDeflateIdle(): void {
+    const pmd = this.#pmd!;
+    const pending = pmd.pendingClose;
+    if (pending !== null) {
+      pmd.pendingClose = null;
+      if ((this.#flags & Flag.closeSent) === 0 && this.#state !== ReadyState.closed) {
+        this.#sendClose(pending.code, pending.reason);
+        if (pending.end) this.#socket.end();
+      }
+    }
+    if ((this.#flags & Flag.drainOwed) !== 0) {
+      this.#flags &= ~Flag.drainOwed;
+      // If the socket itself is behind, its own `drain` will tell the handler.
+      if (!this.#socket.writableNeedDrain) WebSocketConnection.dispatch.drain(this);
+    }
+  }
+
+  /** @internal */
+  onDeflateError(error: WebSocketError): void {
+    this.#reportError(error);
+    if (this.#state !== ReadyState.closed) this.#fail(error.closeCode, error.message);
+  }
+
   /** @internal Liveness is tracked on any input, so a pong needs nothing more. */
   onPong(_data: Buffer): void {}
 
@@ -323,6 +463,14 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     this.#closeReason = reason;
     if ((this.#flags & Flag.closeSent) === 0 && this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) {
       return this.#overflow();
+    }
+    if (this.#pmd !== null && this.#pmd.sending && (this.#flags & Flag.closeSent) === 0) {
+      // RFC 6455 5.5.1: an endpoint "MAY delay sending a Close frame until its current message is
+      // sent": messages sent before the peer's close was read still go, compressed, then ours.
+      this.#state = ReadyState.closing;
+      this.#pmd.pendingClose = { code, reason: '', end: this.#ctx.isServer };
+      this.#armCloseTimer();
+      return;
     }
     this.#sendClose(code, '');
     // RFC 6455 7.1.1: the server closes the TCP connection first; a client waits a bounded time.
@@ -387,6 +535,8 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     this.#state = ReadyState.closing;
     if ((this.#flags & Flag.closeSent) !== 0) return;
     this.#flags |= Flag.closeSent;
+    // Nothing may follow a close frame (RFC 6455 5.5.1): messages still waiting for compression are dropped.
+    this.#pmd?.discardQueue();
     this.#socket.write(encodeFrame(Opcode.close, closePayload(code, reason), true, !this.#ctx.isServer));
   }
 
@@ -439,10 +589,18 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     },
     close(conn: WebSocketConnection<any>): void {
       if (conn.#state === ReadyState.closed) return;
+      if (conn.#pmd !== null && conn.#pmd.inflating) {
+        // What was read before the socket closed (a compressed message, maybe the peer's close
+        // frame after it) is still delivered: `close` follows once it is parsed.
+        conn.#flags |= Flag.closeDeferred;
+        return;
+      }
+      conn.#flags &= ~Flag.closeDeferred;
       conn.#state = ReadyState.closed;
       if (conn.#closeTimer !== null) clearTimeout(conn.#closeTimer);
       conn.#closeTimer = null;
       conn.#ctx.registry?.delete(conn);
+      conn.#pmd?.destroy();
       const code = (conn.#flags & Flag.closeReceived) !== 0 ? conn.#closeCode : CloseCode.abnormal;
       try {
         conn.#ctx.handler.close(conn, code, conn.#closeReason);

@@ -29,7 +29,11 @@ export const ErrorCodes = {
   unmaskedFrame: { code: 'unmasked_frame', close: CloseCode.protocolError },
   /** RFC 6455 5.1: "a client MUST close a connection if it detects a masked frame". */
   maskedFrame: { code: 'masked_frame', close: CloseCode.protocolError },
-  /** RFC 6455 5.2: RSV1-3 "MUST be 0 unless an extension is negotiated". */
+  /**
+   * RFC 6455 5.2: RSV1-3 "MUST be 0 unless an extension is negotiated". With permessage-deflate,
+   * RFC 7692 6: RSV1 only on the first frame of a data message; never on a continuation frame
+   * ("the "Per-Message Compressed" bit MUST be 0" there) nor on a control frame.
+   */
   reservedBits: { code: 'reserved_bits', close: CloseCode.protocolError },
   /** RFC 6455 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved. */
   reservedOpcode: { code: 'reserved_opcode', close: CloseCode.protocolError },
@@ -49,8 +53,15 @@ export const ErrorCodes = {
   invalidCloseCode: { code: 'invalid_close_code', close: CloseCode.protocolError },
   /** RFC 6455 8.1: text must be valid UTF-8, close reasons too. */
   invalidUtf8: { code: 'invalid_utf8', close: CloseCode.invalidPayload },
-  /** The message would exceed the configured maximum size. */
+  /**
+   * The message would exceed the configured maximum size: decided from the frame header, or,
+   * for a compressed message, while it inflates (before the excess is held in memory).
+   */
   messageTooBig: { code: 'message_too_big', close: CloseCode.messageTooBig },
+  /** permessage-deflate: a compressed message that zlib cannot inflate (RFC 7692 7.2.2). */
+  invalidCompressedData: { code: 'invalid_compressed_data', close: CloseCode.invalidPayload },
+  /** permessage-deflate: our own compressor failed (a zlib error; not expected to happen). */
+  compressionFailed: { code: 'compression_failed', close: CloseCode.internalError },
   /** The peer does not read fast enough: its outgoing buffer passed the cap. */
   bufferOverflow: { code: 'buffer_overflow', close: CloseCode.policyViolation },
   /** The peer did not answer a ping in time. */

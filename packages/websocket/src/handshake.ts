@@ -81,16 +81,18 @@ export function selectProtocol(offered: string | undefined, supported: readonly 
 }
 
 /**
- * The 101 answer. Extensions offered by the client (permessage-deflate) are declined by
- * leaving `Sec-WebSocket-Extensions` out (RFC 6455 9.1): see docs/architecture.md for why.
+ * The 101 answer. `extensions` is the accepted `Sec-WebSocket-Extensions` value (permessage-deflate
+ * when enabled and offered); '' declines every offered extension by leaving the header out
+ * (RFC 6455 9.1).
  */
-export function acceptResponse(key: string, protocol: string): string {
+export function acceptResponse(key: string, protocol: string, extensions = ''): string {
   return (
     'HTTP/1.1 101 Switching Protocols\r\n' +
     'Upgrade: websocket\r\n' +
     'Connection: Upgrade\r\n' +
     `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n` +
     (protocol === '' ? '' : `Sec-WebSocket-Protocol: ${protocol}\r\n`) +
+    (extensions === '' ? '' : `Sec-WebSocket-Extensions: ${extensions}\r\n`) +
     '\r\n'
   );
 }

@@ -10,3 +10,4 @@ export { Receiver, Opcode, type ReceiverSink, type ReceiverOptions } from './rec
 export { encodeFrame, encodeHeader, closePayload, headerSize, ZERO_COPY_THRESHOLD } from './sender.js';
 export { acceptKey, checkUpgrade, selectProtocol, acceptResponse, errorResponse, WEBSOCKET_GUID, type HandshakeResult, type HandshakeRules } from './handshake.js';
 export { utf8Step, UTF8_ACCEPT, UTF8_REJECT } from './utf8.js';
+export { deflateDefaults, parseExtensions, type PerMessageDeflateOptions, type ExtensionElement } from './extensions.js';

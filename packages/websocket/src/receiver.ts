@@ -29,6 +29,13 @@ export const Opcode = {
 export interface ReceiverSink {
   /** A complete message; `data` is the caller's to keep. Text has been validated as UTF-8. */
   onMessage(data: Buffer, isBinary: boolean): void;
+  /**
+   * A complete compressed message (permessage-deflate, RSV1 on its first frame): `data` is the
+   * payload as received, not inflated and not UTF-8 checked. Return true to pause the receiver
+   * (it buffers input and parses nothing more until `resume()`), false to drop the message and
+   * go on. Called only when `perMessageDeflate` is set in the options.
+   */
+  onCompressedMessage?(data: Buffer, isBinary: boolean): boolean;
   /** A ping (at most 125 bytes of payload); answering it is the sink's job. */
   onPing(data: Buffer): void;
   /** A pong (solicited or not). */
@@ -43,8 +50,10 @@ export interface ReceiverSink {
 export interface ReceiverOptions {
   /** Server side: frames must be masked. Client side: frames must not be. */
   readonly isServer: boolean;
-  /** Largest message in bytes, after reassembly. */
+  /** Largest message in bytes, after reassembly (for compressed messages: on the wire). */
   readonly maxMessageSize: number;
+  /** permessage-deflate was negotiated: RSV1 may mark the first frame of a data message. */
+  readonly perMessageDeflate?: boolean;
 }
 
 const State = {
@@ -55,6 +64,8 @@ const State = {
   payload: 4,
   /** After a close frame or an error: input is ignored. */
   done: 5,
+  /** After a compressed message, until resume(): input is buffered, not parsed. */
+  paused: 6,
 } as const;
 
 const EMPTY = Buffer.alloc(0);
@@ -90,6 +101,7 @@ export class Receiver {
   #settledFragments = 0; // leading entries of #fragments that may be kept past this push
   #utf8State = UTF8_ACCEPT;
   #pieces = 0; // pieces of the current message, to pick the fast path for single-piece text
+  #compressed = false; // the current message had RSV1 on its first frame (permessage-deflate)
 
   constructor(sink: ReceiverSink, options: ReceiverOptions) {
     this.#sink = sink;
@@ -120,6 +132,11 @@ export class Receiver {
     return bytes;
   }
 
+  /** True while paused after a compressed message (see `ReceiverSink.onCompressedMessage`). */
+  get paused(): boolean {
+    return this.#state === State.paused;
+  }
+
   /** Feeds bytes in arrival order. Never throws on any input. */
   push(chunk: Buffer): void {
     if (this.#state === State.done || chunk.length === 0) return;
@@ -127,6 +144,25 @@ export class Receiver {
     else this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     this.#run();
+    this.#tidy();
+  }
+
+  /** Parses on after a pause: what was buffered meanwhile first. */
+  resume(): void {
+    if (this.#state !== State.paused) return;
+    this.#state = State.header;
+    if (this.#chunks === null) return;
+    this.#run();
+    this.#tidy();
+  }
+
+  /** Stops parsing for good and lets go of buffered input (the connection failed). */
+  stop(): void {
+    this.#finish();
+  }
+
+  /** What is kept past a push or a resume holds only its own bytes. */
+  #tidy(): void {
     // Idle connections keep no array: most of them sit silent between reads.
     if (this.#buffered === 0) this.#chunks = null;
     else this.#compact();
@@ -134,7 +170,7 @@ export class Receiver {
   }
 
   #run(): void {
-    while (this.#state !== State.done) {
+    while (this.#state < State.done) {
       switch (this.#state) {
         case State.header:
           if (this.#buffered < 2 || !this.#readHeader()) return;
@@ -185,8 +221,11 @@ export class Receiver {
     const masked = (b1 & 0x80) !== 0;
     const length = b1 & 0x7f;
 
-    // RFC 6455 5.2: RSV1-3 "MUST be 0 unless an extension is negotiated"; we negotiate none.
-    if ((b0 & 0x70) !== 0) return this.#fail(ErrorCodes.reservedBits, 'RSV bits must be clear');
+    // RFC 6455 5.2: RSV1-3 "MUST be 0 unless an extension is negotiated".
+    if ((b0 & 0x70) !== 0 && !this.#compressedStart(b0, opcode)) {
+      return this.#fail(ErrorCodes.reservedBits, (b0 & 0x30) !== 0 || !this.#options.perMessageDeflate
+        ? 'RSV bits must be clear' : 'RSV1 is allowed only on the first frame of a data message');
+    }
 
     if (opcode >= Opcode.close) {
       if (opcode > Opcode.pong) return this.#fail(ErrorCodes.reservedOpcode, `reserved opcode 0x${opcode.toString(16)}`);
@@ -196,6 +235,7 @@ export class Receiver {
       if (this.#messageOpcode === 0) return this.#fail(ErrorCodes.unexpectedContinuation, 'continuation frame without a message in progress');
     } else if (opcode === Opcode.text || opcode === Opcode.binary) {
       if (this.#messageOpcode !== 0) return this.#fail(ErrorCodes.expectedContinuation, 'new message before the fragmented one ended');
+      this.#compressed = (b0 & 0x40) !== 0;
     } else {
       return this.#fail(ErrorCodes.reservedOpcode, `reserved opcode 0x${opcode.toString(16)}`);
     }
@@ -210,6 +250,16 @@ export class Receiver {
     else if (length === 127) this.#state = State.length64;
     else this.#setPayloadLength(length);
     return true;
+  }
+
+  /**
+   * RFC 7692 6: with permessage-deflate, RSV1 set on the first frame of a text or binary message
+   * marks it compressed; "a receiver MUST fail the connection" on RSV1 elsewhere (a continuation
+   * or control frame), and RSV2/RSV3 stay reserved.
+   */
+  #compressedStart(b0: number, opcode: number): boolean {
+    return (b0 & 0x70) === 0x40 && this.#options.perMessageDeflate === true && this.#sink.onCompressedMessage !== undefined &&
+      (opcode === Opcode.text || opcode === Opcode.binary);
   }
 
   #setPayloadLength(length: number): void {
@@ -253,7 +303,7 @@ export class Receiver {
       this.#payloadLeft -= piece.length;
       this.#unmask(piece);
       this.#pieces++;
-      if (this.#messageOpcode === Opcode.text) {
+      if (this.#messageOpcode === Opcode.text && !this.#compressed) {
         // A single-piece final frame is checked at once by the native validator below.
         const wholeMessage = this.#fin && this.#payloadLeft === 0 && this.#pieces === 1;
         if (!wholeMessage) {
@@ -276,6 +326,18 @@ export class Receiver {
     const data =
       fragments === null ? EMPTY : fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments, this.#messageBytes);
     const isBinary = this.#messageOpcode === Opcode.binary;
+    if (this.#compressed) {
+      this.#fragments = null;
+      this.#joinedFragments = 0;
+      this.#settledFragments = 0;
+      this.#messageOpcode = 0;
+      this.#messageBytes = 0;
+      this.#pieces = 0;
+      this.#compressed = false;
+      // Inflated (and checked) by the sink; nothing more is parsed until it says so.
+      if (this.#sink.onCompressedMessage!(data, isBinary) && this.#state === State.header) this.#state = State.paused;
+      return;
+    }
     if (!isBinary) {
       const valid = this.#pieces <= 1 ? isUtf8(data) : this.#utf8State === UTF8_ACCEPT;
       if (!valid) {

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode } from './errors.js';
 import { WebSocketConnection, type ConnectionContext, type ConnectionHandler } from './connection.js';
 import { acceptResponse, checkUpgrade, errorResponse, type HandshakeRules } from './handshake.js';
+import { negotiateServer, resolveDeflateOptions, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from './extensions.js';
 
 /** Options of {@link WebSocketServer}: every limit, with its default and the reason for it. */
 export interface WebSocketServerOptions<T = unknown> {
@@ -50,6 +51,16 @@ export interface WebSocketServerOptions<T = unknown> {
   /** The only path upgraded (others get 404). @default any path */
   path?: string;
   /**
+   * permessage-deflate (RFC 7692): `true` (or options) accepts it from clients that offer it;
+   * off unless asked for. Inflated messages obey `maxMessageSize` as they inflate (a small frame
+   * that would inflate past it closes with 1009 before the memory is spent); messages waiting
+   * to be compressed count against `maxBufferedBytes`. By default the server answers with
+   * `server_no_context_takeover` and `client_no_context_takeover`, so an idle connection keeps
+   * no zlib context at all. See {@link PerMessageDeflateOptions}.
+   * @default false
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /**
    * Admission control before the handshake (e.g. connection limits): return an HTTP status to
    * refuse the upgrade with it (429, 503, ...), or undefined to accept.
    */
@@ -78,6 +89,7 @@ export class WebSocketServer<T = unknown> {
   #handshakeTimeoutMs: number;
   #heartbeat: NodeJS.Timeout | null = null;
   #closing = false;
+  #deflate: ResolvedDeflateOptions | null;
 
   /** Upgrades answered so far: accepted, and refused by HTTP status. For metrics. */
   readonly stats: {
@@ -95,11 +107,16 @@ export class WebSocketServer<T = unknown> {
     if (!Number.isFinite(heartbeatIntervalMs) || heartbeatIntervalMs < 0) throw new RangeError('heartbeatIntervalMs must be >= 0');
     this.#handshakeTimeoutMs = positive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? serverDefaults.handshakeTimeoutMs);
     this.#closeTimeoutMs = closeTimeoutMs;
+    this.#deflate = resolveDeflateOptions(options.perMessageDeflate, 'server');
     this.#context = {
       handler: options.handler,
       limits: { maxBufferedBytes, closeTimeoutMs, receiver: { isServer: true, maxMessageSize } },
       isServer: true,
       registry: this.#connections,
+      deflate: this.#deflate === null ? null : {
+        settings: { options: this.#deflate, maxMessageSize },
+        receiver: { isServer: true, maxMessageSize, perMessageDeflate: true },
+      },
     };
     this.#rules = {
       path: options.path,
@@ -144,9 +161,10 @@ export class WebSocketServer<T = unknown> {
     if (status !== undefined) return this.#refuse(socket, status, refusalMessage(status));
     if (!socket.writable) return void socket.destroy();
 
-    socket.write(acceptResponse(checked.key, checked.protocol));
+    const deflate = this.#deflate === null ? null : negotiateServer(joined(req.headers['sec-websocket-extensions']), this.#deflate);
+    socket.write(acceptResponse(checked.key, checked.protocol, deflate === null ? '' : deflate.header));
     this.stats.accepted++;
-    const conn = new WebSocketConnection<T>(socket as Socket, this.#context, checked.protocol);
+    const conn = new WebSocketConnection<T>(socket as Socket, this.#context, checked.protocol, deflate);
     conn.start(head);
     socket.removeListener('error', ignoreError); // the connection listens for errors now
     try {
@@ -199,6 +217,11 @@ function positive(name: string, value: number): number {
 }
 
 function ignoreError(): void {}
+
+/** A header Node may give as a list (repeated lines), as one comma-separated value. */
+function joined(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
 
 function refusalMessage(status: number): string {
   if (status === 429) return 'too many connections from your address';

@@ -56,3 +56,30 @@ for (const args of [['--bogus'], ['--port', 'x'], ['--port', '70000'], ['positio
     assert.match(err(), /^echo: [^\n]+\n$/);
   });
 }
+
+for (const deflate of [true, false]) {
+  test(`examples/echo.mjs${deflate ? ' --deflate accepts' : ' declines'} permessage-deflate offered by a client`, { timeout: 20_000 }, async () => {
+    const { child, out } = start(['--port', '0', ...(deflate ? ['--deflate'] : [])]);
+    try {
+      await withTimeout(new Promise<void>((resolve) => child.stdout?.on('data', () => out().includes('\n') && resolve())), 10_000, 'listening line');
+      const port = Number(/:(\d+)\n$/.exec(out())?.[1]);
+      const c = await RawClient.open(port, {
+        deflate: 'permessage-deflate; client_max_window_bits',
+        expectExtensions: deflate ? 'permessage-deflate; server_no_context_takeover; client_no_context_takeover' : undefined,
+      });
+      try {
+        const text = 'compress me '.repeat(1000);
+        if (deflate) await c.sendCompressed(Op.text, text);
+        else c.send(Op.text, text);
+        await c.expectMessage(Op.text, text, undefined, deflate);
+        await c.closeCleanly();
+      } finally {
+        c.destroy();
+      }
+      child.kill('SIGTERM');
+      await withTimeout(once(child, 'exit'), 10_000, 'exit after SIGTERM');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+}

@@ -9,6 +9,7 @@
  */
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 import assert from 'node:assert/strict';
 
 export const Op = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
@@ -67,6 +68,132 @@ export function closePayload(code?: number, reason: string | Buffer = ''): Buffe
   b.writeUInt16BE(code, 0);
   r.copy(b, 2);
   return b;
+}
+
+/**
+ * What permessage-deflate negotiated (RFC 7692), as this client reads the server's answer.
+ * Window bits are the largest each side may use (15 when not named).
+ */
+export interface PmdConfig {
+  serverNoContextTakeover: boolean;
+  clientNoContextTakeover: boolean;
+  serverMaxWindowBits: number;
+  clientMaxWindowBits: number;
+}
+
+/** Reads the server's `Sec-WebSocket-Extensions` answer strictly (a test helper: asserts, never lenient). */
+export function parsePmdAnswer(header: string): PmdConfig {
+  const parts = header.split(';').map((p) => p.trim());
+  assert.equal(parts[0], 'permessage-deflate', `answer ${JSON.stringify(header)}`);
+  const cfg: PmdConfig = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
+  const seen = new Set<string>();
+  for (const param of parts.slice(1)) {
+    const [name = '', value] = param.split('=');
+    assert.ok(!seen.has(name), `parameter ${name} twice in ${header}`);
+    seen.add(name);
+    if (name === 'server_no_context_takeover' && value === undefined) cfg.serverNoContextTakeover = true;
+    else if (name === 'client_no_context_takeover' && value === undefined) cfg.clientNoContextTakeover = true;
+    else if (name === 'server_max_window_bits' && /^(8|9|1[0-5])$/.test(value ?? '')) cfg.serverMaxWindowBits = Number(value);
+    else if (name === 'client_max_window_bits' && /^(8|9|1[0-5])$/.test(value ?? '')) cfg.clientMaxWindowBits = Number(value);
+    else assert.fail(`invalid parameter ${JSON.stringify(param)} in ${JSON.stringify(header)}`);
+  }
+  return cfg;
+}
+
+/** RFC 7692 7.2.2: appended to a compressed payload before inflating it. */
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/** Runs one write + sync flush through a persistent zlib stream and returns its output. */
+function throughStream(z: zlib.DeflateRaw | zlib.InflateRaw, input: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const onData = (c: Buffer): void => void out.push(c);
+    const onError = (e: Error): void => {
+      z.off('data', onData);
+      reject(e);
+    };
+    z.on('data', onData);
+    z.once('error', onError);
+    z.write(input);
+    z.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+      z.off('data', onData);
+      z.off('error', onError);
+      resolve(Buffer.concat(out));
+    });
+  });
+}
+
+/**
+ * permessage-deflate by hand with node:zlib (RFC 7692 7.2), sharing nothing with the library:
+ * compresses what this client sends and inflates what the server sends, keeping a context
+ * between messages only where the negotiation allows it. Inflating uses the negotiated server
+ * window in small output chunks, so a server that uses a larger window than it agreed to is
+ * caught ("invalid distance too far back").
+ */
+export class PmdCodec {
+  readonly config: PmdConfig;
+  #deflate: zlib.DeflateRaw | null = null;
+  #inflate: zlib.InflateRaw | null = null;
+
+  constructor(config: PmdConfig) {
+    this.config = config;
+  }
+
+  /**
+   * The payload of a compressed message (RSV1 goes on its first frame). `final` ends it with a
+   * BFINAL block instead of a sync flush (RFC 7692 7.2.3.3), allowed without context takeover.
+   */
+  async compress(data: Buffer, opts: { final?: boolean } = {}): Promise<Buffer> {
+    const windowBits = Math.max(9, this.config.clientMaxWindowBits);
+    if (opts.final) {
+      assert.ok(this.config.clientNoContextTakeover, 'a final block ends the stream: only without context takeover');
+      return zlib.deflateRawSync(data, { windowBits });
+    }
+    let out: Buffer;
+    if (this.config.clientNoContextTakeover) {
+      out = zlib.deflateRawSync(data, { windowBits, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    } else {
+      this.#deflate ??= zlib.createDeflateRaw({ windowBits });
+      out = await throughStream(this.#deflate, data);
+    }
+    // RFC 7692 7.2.1: remove the 0x00 0x00 0xff 0xff at the tail end.
+    assert.ok(out.subarray(-4).equals(TRAILER), 'a sync flush ends with 00 00 ff ff');
+    return out.subarray(0, out.length - 4);
+  }
+
+  /** Inflates a compressed message from the server. */
+  async decompress(payload: Buffer): Promise<Buffer> {
+    const windowBits = this.config.serverMaxWindowBits;
+    const input = Buffer.concat([payload, TRAILER]);
+    if (this.config.serverNoContextTakeover) {
+      return zlib.inflateRawSync(input, { windowBits, chunkSize: 64, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    }
+    // Streamed, each output chunk is a threadpool round trip: chunks of a quarter window keep
+    // that fast and still catch a match more than 1.25 windows back.
+    this.#inflate ??= zlib.createInflateRaw({ windowBits, chunkSize: Math.max(64, 1 << (windowBits - 2)) });
+    return throughStream(this.#inflate, input);
+  }
+
+  /** compress() without context takeover (the server's default), synchronously. */
+  compressSync(data: Buffer, opts: { final?: boolean } = {}): Buffer {
+    assert.ok(this.config.clientNoContextTakeover, 'synchronous only without context takeover');
+    const windowBits = Math.max(9, this.config.clientMaxWindowBits);
+    if (opts.final) return zlib.deflateRawSync(data, { windowBits });
+    const out = zlib.deflateRawSync(data, { windowBits, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    return out.subarray(0, out.length - 4);
+  }
+
+  /** decompress() without context takeover, synchronously. */
+  decompressSync(payload: Buffer): Buffer {
+    assert.ok(this.config.serverNoContextTakeover, 'synchronous only without context takeover');
+    return zlib.inflateRawSync(Buffer.concat([payload, TRAILER]), { windowBits: this.config.serverMaxWindowBits, chunkSize: 64,
+      finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  }
+
+  close(): void {
+    this.#deflate?.close();
+    this.#inflate?.close();
+  }
 }
 
 /** A frame as received from the server. */
@@ -236,20 +363,33 @@ export class RawClient {
     return new RawClient(socket);
   }
 
-  /** Connects and completes a valid opening handshake (asserting 101 and the accept key). */
-  static async open(port: number, opts: { path?: string; headers?: Record<string, string> } = {}): Promise<RawClient> {
+  /**
+   * Connects and completes a valid opening handshake (asserting 101 and the accept key).
+   * `deflate` offers permessage-deflate with that `Sec-WebSocket-Extensions` value; the answer
+   * must then be exactly `expectExtensions` (undefined: declined) and, when accepted, `codec`
+   * compresses and inflates by it. Without `deflate`, no extension may be answered.
+   */
+  static async open(port: number, opts: { path?: string; headers?: Record<string, string>; deflate?: string;
+    expectExtensions?: string } = {}): Promise<RawClient> {
     const c = await RawClient.tcp(port);
     const key = randomBytes(16).toString('base64');
-    c.socket.write(upgradeRequest(opts.path ?? '/', key, opts.headers));
+    const headers = opts.deflate === undefined ? opts.headers : { ...opts.headers, 'Sec-WebSocket-Extensions': opts.deflate };
+    c.socket.write(upgradeRequest(opts.path ?? '/', key, headers));
     const res = await c.readResponse();
     assert.equal(res.status, 101, `handshake refused: ${res.statusLine}`);
     assert.equal(res.headers['upgrade']?.toLowerCase(), 'websocket');
     assert.match(res.headers['connection'] ?? '', /\bupgrade\b/i);
     assert.equal(res.headers['sec-websocket-accept'], expectedAccept(key));
-    assert.equal(res.headers['sec-websocket-extensions'], undefined, 'no extension was negotiated');
+    const answer = res.headers['sec-websocket-extensions'];
+    if (opts.deflate === undefined) assert.equal(answer, undefined, 'no extension was negotiated');
+    else assert.equal(answer, opts.expectExtensions, `answer to the offer ${JSON.stringify(opts.deflate)}`);
+    if (answer !== undefined) c.codec = new PmdCodec(parsePmdAnswer(answer));
     c.startFrames();
     return c;
   }
+
+  /** permessage-deflate, when negotiated: RSV1 is then allowed on the first frame of a message. */
+  codec: PmdCodec | undefined;
 
   /** Waits for an HTTP response head (status line + headers). */
   async readResponse(timeoutMs = WAIT_MS): Promise<RawResponse> {
@@ -343,20 +483,47 @@ export class RawClient {
     const f = this.#frames.shift();
     if (f === undefined) throw new Error('connection ended while waiting for a frame');
     assert.equal(f.masked, false, 'server frames must not be masked (RFC 6455 5.1)');
-    assert.equal(f.rsv, 0, 'no extension negotiated: RSV must be 0');
+    if (this.codec === undefined) assert.equal(f.rsv, 0, 'no extension negotiated: RSV must be 0');
+    else {
+      // RFC 7692 6: RSV1 only on the first frame of a data message; RSV2/3 never.
+      assert.ok(f.rsv === 0 || (f.rsv === 4 && (f.opcode === Op.text || f.opcode === Op.binary)),
+        `permessage-deflate: RSV ${f.rsv} on ${describe(f)}`);
+    }
     return f;
   }
 
-  /** Asserts the next frame is a data frame (fin) with this opcode and payload. */
-  async expectMessage(opcode: number, payload: Buffer | string, timeoutMs = WAIT_MS): Promise<void> {
+  /**
+   * Sends one message compressed with the negotiated codec: RSV1 on the first frame only,
+   * split into frames of `fragment` payload bytes if given.
+   */
+  async sendCompressed(opcode: number, data: Buffer | string, opts: { fragment?: number; final?: boolean } = {}): Promise<void> {
+    assert.ok(this.codec, 'permessage-deflate was not negotiated');
+    const payload = await this.codec.compress(typeof data === 'string' ? Buffer.from(data) : data, { final: opts.final });
+    const size = opts.fragment ?? Math.max(payload.length, 1);
+    const frames: Buffer[] = [];
+    let off = 0;
+    do {
+      const end = Math.min(off + size, payload.length);
+      frames.push(encodeFrame(off === 0 ? opcode : Op.continuation, payload.subarray(off, end), { fin: end === payload.length, rsv: off === 0 ? 4 : 0 }));
+      off = end;
+    } while (off < payload.length);
+    this.write(Buffer.concat(frames));
+  }
+
+  /**
+   * Asserts the next frame is a data frame (fin) with this opcode and payload (inflated when it
+   * came compressed); `compressed`, when given, says whether it must have come compressed.
+   */
+  async expectMessage(opcode: number, payload: Buffer | string, timeoutMs = WAIT_MS, compressed?: boolean): Promise<void> {
     const want = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const got = await this.#reassemble(timeoutMs);
     assert.equal(got.opcode, opcode, `expected opcode ${opcode}, got ${got.opcode}`);
+    if (compressed !== undefined) assert.equal(got.compressed, compressed, `message ${compressed ? 'not ' : ''}compressed (RSV1)`);
     assert.ok(got.payload.equals(want), `echo differs: expected ${want.length} bytes, got ${got.payload.length}`);
   }
 
-  /** Reads one message (reassembling fragments the server may send). */
-  async #reassemble(timeoutMs: number): Promise<{ opcode: number; payload: Buffer }> {
+  /** Reads one message (reassembling fragments the server may send, inflating a compressed one). */
+  async #reassemble(timeoutMs: number): Promise<{ opcode: number; payload: Buffer; compressed: boolean }> {
     const first = await this.next(timeoutMs);
     assert.ok(first.opcode === Op.text || first.opcode === Op.binary, `expected a data frame, got ${describe(first)}`);
     const parts = [first.payload];
@@ -364,9 +531,12 @@ export class RawClient {
     while (!last.fin) {
       last = await this.next(timeoutMs);
       assert.equal(last.opcode, Op.continuation, `expected a continuation, got ${describe(last)}`);
+      assert.equal(last.rsv, 0, 'RSV1 on a continuation frame (RFC 7692 6)');
       parts.push(last.payload);
     }
-    return { opcode: first.opcode, payload: Buffer.concat(parts) };
+    const compressed = first.rsv === 4;
+    const raw = Buffer.concat(parts);
+    return { opcode: first.opcode, payload: compressed ? await this.codec!.decompress(raw) : raw, compressed };
   }
 
   /** Asserts the next frame is a pong with this payload. */
@@ -439,6 +609,7 @@ export class RawClient {
   /** Destroys the socket (cleanup; safe to call twice). */
   destroy(): void {
     this.socket.destroy();
+    this.codec?.close();
   }
 }
 

@@ -7,4 +7,4 @@ import { fixedSeedPass } from './fuzz.js';
 import { targets } from './targets.js';
 
 /** Inputs per target: a few seconds in all on a 2-core machine. */
-fixedSeedPass(targets, { receiver: 4000, 'receiver-model': 2000, handshake: 5000, 'handshake-socket': 400 });
+fixedSeedPass(targets, { receiver: 4000, 'receiver-model': 2000, handshake: 5000, 'handshake-socket': 400, 'deflate-socket': 400 });

@@ -129,3 +129,80 @@ describe('interop: ws client', () => {
     assert.equal(code, 1001);
   });
 });
+
+describe('interop: ws client, permessage-deflate on', () => {
+  let pmd: EchoServer;
+  let takeover: EchoServer;
+  before(async () => {
+    pmd = await startEchoServer({ port: 0, heartbeatIntervalMs: 0, perMessageDeflate: true });
+    takeover = await startEchoServer({ port: 0, heartbeatIntervalMs: 0,
+      perMessageDeflate: { serverNoContextTakeover: false, clientNoContextTakeover: false } });
+  });
+  after(async () => {
+    await pmd.close();
+    await takeover.close();
+  });
+
+  /** Bytes that went over ws's socket each way (ws 8 keeps its net.Socket in `_socket`). */
+  const wire = (ws: WebSocket): { read: number; written: number } => {
+    const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+    return { read: socket.bytesRead, written: socket.bytesWritten };
+  };
+
+  const variants: [string, () => EchoServer, WebSocket.ClientOptions['perMessageDeflate'], RegExp][] = [
+    ['ws defaults, our defaults', () => pmd, true, /^permessage-deflate; server_no_context_takeover; client_no_context_takeover$/],
+    ['ws defaults, a server allowing context takeover', () => takeover, true, /^permessage-deflate$/],
+    ['ws asking for a 10-bit server window', () => takeover, { serverMaxWindowBits: 10 }, /^permessage-deflate; server_max_window_bits=10$/],
+    ['ws with no context takeover both ways', () => takeover, { serverNoContextTakeover: true, clientNoContextTakeover: true },
+      /^permessage-deflate; server_no_context_takeover; client_no_context_takeover$/],
+  ];
+  for (const [title, server, options, extensions] of variants) {
+    test(`${title}: negotiated, large and small messages both ways compressed, in order`, async () => {
+      let offer: string | undefined;
+      const onUpgrade = (req: IncomingMessage): void => void (offer = req.headers['sec-websocket-extensions']);
+      server().http.prependOnceListener('upgrade', onUpgrade);
+      const ws = new WebSocket(`${server().url}/deflate`, { perMessageDeflate: options, maxPayload: 64 * 1024 * 1024, handshakeTimeout: WAIT_MS });
+      let answer: string | undefined;
+      ws.once('upgrade', (res: IncomingMessage) => void (answer = res.headers['sec-websocket-extensions'] as string | undefined));
+      await once(ws, 'open');
+      assert.match(offer ?? '', /permessage-deflate/);
+      assert.equal(ws.extensions, 'permessage-deflate', 'ws took it');
+      assert.match(answer ?? '', extensions);
+      const json = Buffer.from(JSON.stringify(Array.from({ length: 20_000 }, (_, i) => ({ i, name: `user-${i % 50}`, ok: i % 3 === 0 }))));
+      const messages: (string | Buffer)[] = [json.toString(), 'small', Buffer.alloc(2 * 1024 * 1024, 0x5a), 'ü'.repeat(3000)];
+      for (let i = 0; i < 200; i++) messages.push(i % 2 === 0 ? `m${i} `.repeat(i * 3) : Buffer.alloc(i * 10, i));
+      const received: [Buffer, boolean][] = [];
+      const all = new Promise<void>((resolve) => ws.on('message', (d: Buffer, isBinary: boolean) => {
+        received.push([d, isBinary]);
+        if (received.length === messages.length) resolve();
+      }));
+      for (const m of messages) ws.send(m);
+      await all;
+      messages.forEach((m, i) => {
+        const [d, isBinary] = received[i]!;
+        assert.equal(isBinary, typeof m !== 'string', `message ${i} type`);
+        assert.ok(d.equals(typeof m === 'string' ? Buffer.from(m) : m), `message ${i} differs`);
+      });
+      const total = messages.reduce((n, m) => n + Buffer.byteLength(m), 0);
+      const bytes = wire(ws);
+      assert.ok(bytes.written < total / 5, `ws compressed what it sent (${bytes.written} bytes for ${total})`);
+      assert.ok(bytes.read < total / 5, `we compressed what we sent back (${bytes.read} bytes for ${total})`);
+      assert.deepEqual(await closeWith(ws), [1000, '']);
+    });
+  }
+
+  test('a message that inflates past maxMessageSize closes the ws client with 1009', async () => {
+    const small = await startEchoServer({ port: 0, heartbeatIntervalMs: 0, perMessageDeflate: true, maxMessageSize: 1024 * 1024 });
+    try {
+      const ws = new WebSocket(small.url, { perMessageDeflate: true, handshakeTimeout: WAIT_MS });
+      await once(ws, 'open');
+      const closed = once(ws, 'close', { signal: AbortSignal.timeout(WAIT_MS) });
+      ws.send(Buffer.alloc(4 * 1024 * 1024));
+      const [code] = (await closed) as [number];
+      assert.equal(code, 1009);
+      assert.ok(wire(ws).written < 64 * 1024, 'it went compressed: the limit applied to the inflated size');
+    } finally {
+      await small.close();
+    }
+  });
+});

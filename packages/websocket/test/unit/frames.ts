@@ -6,7 +6,7 @@ import { Receiver, type ReceiverSink, type WebSocketError } from '@strangers/web
 
 /** One thing the receiver reported, in a form `deepEqual` can compare. */
 export type Event =
-  | readonly ['message', 'text' | 'binary', string]
+  | readonly ['message' | 'compressed', 'text' | 'binary', string]
   | readonly ['ping' | 'pong', string]
   | readonly ['close', number, string]
   | readonly ['error', string, number];
