@@ -6,7 +6,9 @@
 // scenario gets a fresh server process.
 //
 //   node bench/run.mjs [--quick] [--only idle10k,idle19k,chat1,chat10,flood,churn,max] [--out bench/results]
-//                      [--servers strangers,ws,uws] [--cpu-prof DIR]
+//                      [--servers strangers,ws,uws] [--cpu-prof DIR] [--before DIR]
+// --before DIR: also runs the server built in DIR (a copy of an older `dist/`) as `before`,
+// right after ours, so that a change is measured before/after in the same run as the references.
 // --cpu-prof DIR: every server runs under `node --cpu-prof --cpu-prof-dir DIR/<scenario>-<server>`.
 //
 // Writes bench/results/run[-quick].json and .md (a table with ratios and the issue's targets).
@@ -42,8 +44,13 @@ const SERVERS = {
   ws: (port) => [here('./reference-server.mjs'), '--port', String(port)],
   uws: (port) => [here('./reference-uws.mjs'), '--port', String(port)],
 };
-const LABEL = { strangers: 'strangers', ws: 'ws reference', uws: 'uWS reference' };
+const LABEL = { strangers: 'strangers', before: 'strangers before', ws: 'ws reference', uws: 'uWS reference' };
 let kinds = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS);
+if (args.includes('--before')) {
+  const beforeCli = resolve(args[args.indexOf('--before') + 1], 'src/cli/main.js');
+  SERVERS.before = (port) => [beforeCli, ...SERVERS.strangers(port).slice(1)];
+  kinds.splice(kinds.indexOf('strangers') + 1, 0, 'before');
+}
 if (kinds.includes('uws')) {
   try {
     createRequire(import.meta.url)('./lib/uws.cjs');
@@ -69,7 +76,9 @@ for (const name of only.filter((n) => n in SCENARIOS)) {
     if (interrupted) break;
     const port = await freePort();
     const prof = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', resolve(cpuProf, `${name}-${kind}`)] : [];
-    const server = await startServer(kind, [...prof, ...SERVERS[kind](port)]);
+    // A profile is written at exit: our server's drain must end before stop()'s 5 s SIGKILL.
+    const drain = cpuProf && (kind === 'strangers' || kind === 'before') ? ['--drain-timeout', '2s'] : [];
+    const server = await startServer(kind, [...prof, ...SERVERS[kind](port), ...drain]);
     await sleep(300);
     const file = join(outDir, `.${name}-${kind}.json`);
     await server.gc();
