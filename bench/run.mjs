@@ -7,13 +7,13 @@
 //
 //   node bench/run.mjs [--quick] [--only idle10k,idle19k,chat1,chat10,flood,churn,max] [--out bench/results]
 //                      [--servers strangers,ws,uws] [--cpu-prof DIR] [--before DIR]
-// --before DIR: also runs the server built in DIR (a copy of an older `dist/`) as `before`,
+// --before DIR: also runs the server built in DIR (an older checkout, or a copy of its `dist/`) as `before`,
 // right after ours, so that a change is measured before/after in the same run as the references.
 // --cpu-prof DIR: every server runs under `node --cpu-prof --cpu-prof-dir DIR/<scenario>-<server>`.
 //
 // Writes bench/results/run[-quick].json and .md (a table with ratios and the issue's targets).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +47,8 @@ const SERVERS = {
 const LABEL = { strangers: 'strangers', before: 'strangers before', ws: 'ws reference', uws: 'uWS reference' };
 let kinds = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS);
 if (args.includes('--before')) {
-  const beforeCli = resolve(args[args.indexOf('--before') + 1], 'src/cli/main.js');
+  const dir = args[args.indexOf('--before') + 1];
+  const beforeCli = [resolve(dir, 'dist/src/cli/main.js'), resolve(dir, 'src/cli/main.js')].find((f) => existsSync(f)) ?? resolve(dir, 'src/cli/main.js');
   SERVERS.before = (port) => [beforeCli, ...SERVERS.strangers(port).slice(1)];
   kinds.splice(kinds.indexOf('strangers') + 1, 0, 'before');
 }
