@@ -93,14 +93,18 @@ export class MemoryModerationStore implements ModerationStore {
     const bannedUntil = Math.max(own, byAddress > now ? byAddress : 0);
     const skips = this.#skips.get(person);
     if (skips === undefined) return bannedUntil === 0 ? NOT_BANNED : { bannedUntil, avoid: NO_ONE };
-    const avoid: string[] = [];
-    let expired = 0;
+    // A skip is (re)inserted at the end with the newest expiry (`skipMs` is one setting), so the
+    // expired ones are the oldest: dropped from the front, then the rest copied by one builtin
+    // spread (no per-entry destructuring: this runs for every search, with up to 200 entries).
     for (const [other, until] of skips) {
-      if (until > now) avoid.push(other);
-      else expired++;
+      if (until > now) break;
+      skips.delete(other);
     }
-    if (expired === skips.size) this.#skips.delete(person);
-    return { bannedUntil, avoid };
+    if (skips.size === 0) {
+      this.#skips.delete(person);
+      return bannedUntil === 0 ? NOT_BANNED : { bannedUntil, avoid: NO_ONE };
+    }
+    return { bannedUntil, avoid: [...skips.keys()] };
   }
 
   skip(a: string, b: string, policy: ModerationPolicy, now: number): Promise<void> {
