@@ -1,15 +1,21 @@
 #!/usr/bin/env node
-// `npm run bench` (issue 5): every scenario against our server and the `ws` reference server
-// (bench/reference-server.mjs), side by side in one run, with `strangers bench` as the load.
+// `npm run bench` (issue 5): every scenario against our server and two reference servers, side by
+// side in one run, with `strangers bench` as the load: `ws` (bench/reference-server.mjs) and
+// uWebSockets.js (bench/reference-uws.mjs, issue 13; left out with a message when it cannot load).
 // Servers are pinned to core 0 (`taskset -c 0`), the load and this script to core 1; each
 // scenario gets a fresh server process.
 //
 //   node bench/run.mjs [--quick] [--only idle10k,idle19k,chat1,chat10,flood,churn,max] [--out bench/results]
+//                      [--servers strangers,ws,uws] [--cpu-prof DIR] [--before DIR]
+// --before DIR: also runs the server built in DIR (an older checkout, or a copy of its `dist/`) as `before`,
+// right after ours, so that a change is measured before/after in the same run as the references.
+// --cpu-prof DIR: every server runs under `node --cpu-prof --cpu-prof-dir DIR/<scenario>-<server>`.
 //
 // Writes bench/results/run[-quick].json and .md (a table with ratios and the issue's targets).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { fmt, freePort, machine, pinSelf, ratio, runBench, sleep, startServer } from './lib/common.mjs';
 
@@ -36,7 +42,25 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',
 const SERVERS = {
   strangers: (port) => [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--gate', 'off'],
   ws: (port) => [here('./reference-server.mjs'), '--port', String(port)],
+  uws: (port) => [here('./reference-uws.mjs'), '--port', String(port)],
 };
+const LABEL = { strangers: 'strangers', before: 'strangers before', ws: 'ws reference', uws: 'uWS reference' };
+let kinds = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS);
+if (args.includes('--before')) {
+  const dir = args[args.indexOf('--before') + 1];
+  const beforeCli = [resolve(dir, 'dist/src/cli/main.js'), resolve(dir, 'src/cli/main.js')].find((f) => existsSync(f)) ?? resolve(dir, 'src/cli/main.js');
+  SERVERS.before = (port) => [beforeCli, ...SERVERS.strangers(port).slice(1)];
+  kinds.splice(kinds.indexOf('strangers') + 1, 0, 'before');
+}
+if (kinds.includes('uws')) {
+  try {
+    createRequire(import.meta.url)('./lib/uws.cjs');
+  } catch (err) {
+    log(`uWebSockets.js reference left out: ${String(err).split('\n')[0]}`);
+    kinds = kinds.filter((k) => k !== 'uws');
+  }
+}
+const cpuProf = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : null;
 
 const bench = (benchArgs, jsonFile) => runBench(cli, benchArgs, jsonFile);
 
@@ -49,10 +73,13 @@ process.on('SIGINT', () => (interrupted = true));
 
 for (const name of only.filter((n) => n in SCENARIOS)) {
   results.runs[name] = {};
-  for (const kind of ['strangers', 'ws']) {
+  for (const kind of kinds) {
     if (interrupted) break;
     const port = await freePort();
-    const server = await startServer(kind, SERVERS[kind](port));
+    const prof = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', resolve(cpuProf, `${name}-${kind}`)] : [];
+    // A profile is written at exit: our server's drain must end before stop()'s 5 s SIGKILL.
+    const drain = cpuProf && (kind === 'strangers' || kind === 'before') ? ['--drain-timeout', '2s'] : [];
+    const server = await startServer(kind, [...prof, ...SERVERS[kind](port), ...drain]);
     await sleep(300);
     const file = join(outDir, `.${name}-${kind}.json`);
     await server.gc();
@@ -86,41 +113,53 @@ results.machine.uptimeAtEnd = machine().uptime;
 
 // ---- the table -----------------------------------------------------------------------------
 const rows = [];
-const row = (scenario, metric, a, b, target, better) => {
-  const r = ratio(a, b);
-  const met = target === null || r === null ? '' : (better === 'lower' ? r <= target : r >= target) ? 'met' : 'NOT met';
-  rows.push(`| ${scenario} | ${metric} | ${fmt(a)} | ${fmt(b)} | ${fmt(r)}x | ${target === null ? '' : `${better === 'lower' ? '≤' : '≥'} ${target}x ${met}`} |`);
+const refs = kinds.slice(1); // ratios: the first server (ours) over each reference
+const row = (scenario, metric, values, target, better) => {
+  const [a, ...others] = values;
+  const cells = [fmt(a)];
+  for (const b of others) cells.push(fmt(b));
+  for (const b of others) cells.push(ratio(a, b) === null ? '-' : `${fmt(ratio(a, b))}x`);
+  const goals = [];
+  for (const [i, ref] of refs.entries()) {
+    const t = target?.[ref];
+    const r = ratio(a, others[i]);
+    if (t === undefined || r === null) continue;
+    const met = better === 'lower' ? r <= t : r >= t;
+    goals.push(`${better === 'lower' ? '≤' : '≥'} ${t}x ${ref} ${met ? 'met' : 'NOT met'}`);
+  }
+  rows.push(`| ${scenario} | ${metric} | ${cells.join(' | ')} | ${goals.join('; ')} |`);
 };
 const worstP99 = (r) => Math.max(0, ...r.timeline.map((p) => p.p99Us)) / 1000;
 const get = (name, kind) => results.runs[name]?.[kind]?.result;
 for (const name of Object.keys(results.runs)) {
-  const a = get(name, 'strangers');
-  const b = get(name, 'ws');
-  if (!a || !b) continue;
+  const rs = kinds.map((k) => get(name, k));
+  if (rs.some((r) => !r)) continue;
+  const all = (f) => rs.map((r) => f(r));
   const label = SCENARIOS[name].label;
   if (name.startsWith('idle')) {
-    row(label, 'RSS per connection (KiB)', a.server.rssPerConnectionBytes / 1024, b.server.rssPerConnectionBytes / 1024, 0.6, 'lower');
-    row(label, 'JS heap used per connection after GC (KiB)', results.runs[name].strangers.heapUsedPerConn / 1024, results.runs[name].ws.heapUsedPerConn / 1024, null);
-    row(label, 'connections/s', a.connect.perSec, b.connect.perSec, null);
+    row(label, 'RSS per connection (KiB)', all((r) => r.server.rssPerConnectionBytes / 1024), { ws: 0.6 }, 'lower');
+    row(label, 'JS heap used per connection after GC (KiB)', kinds.map((k) => results.runs[name][k].heapUsedPerConn / 1024), null);
+    row(label, 'connections/s', all((r) => r.connect.perSec), null);
   } else if (name.startsWith('chat')) {
-    row(label, 'latency p50 (ms)', a.latencyMs.p50, b.latencyMs.p50, null);
-    row(label, 'latency p99 (ms)', a.latencyMs.p99, b.latencyMs.p99, name === 'chat10' ? 0.6 : null, 'lower');
-    row(label, 'worst one-second p99 incl. warm-up (ms)', worstP99(a), worstP99(b), null);
-    row(label, 'server CPU (% of a core)', a.server.cpuPercent, b.server.cpuPercent, name === 'chat10' ? 0.7 : null, 'lower');
-    row(label, 'msgs/s delivered', a.messages.perSec, b.messages.perSec, null);
+    row(label, 'latency p50 (ms)', all((r) => r.latencyMs.p50), null);
+    row(label, 'latency p99 (ms)', all((r) => r.latencyMs.p99), name === 'chat10' ? { ws: 0.6 } : null, 'lower');
+    row(label, 'worst one-second p99 incl. warm-up (ms)', all(worstP99), null);
+    row(label, 'server CPU (% of a core)', all((r) => r.server.cpuPercent), name === 'chat10' ? { ws: 0.7 } : null, 'lower');
+    row(label, 'msgs/s delivered', all((r) => r.messages.perSec), null);
   } else if (name === 'flood') {
-    row(label, 'msgs/s delivered', a.messages.perSec, b.messages.perSec, null);
-    row(label, 'msgs per server CPU-second', a.server.messagesPerCpuSecond, b.server.messagesPerCpuSecond, 1.3, 'higher');
-    row(label, 'latency p99 (ms)', a.latencyMs.p99, b.latencyMs.p99, null);
+    row(label, 'msgs/s delivered', all((r) => r.messages.perSec), null);
+    row(label, 'msgs per server CPU-second', all((r) => r.server.messagesPerCpuSecond), { ws: 1.3 }, 'higher');
+    row(label, 'latency p99 (ms)', all((r) => r.latencyMs.p99), null);
   } else if (name === 'churn') {
-    row(label, 'matches/s', a.matchesPerSec, b.matchesPerSec, null);
-    row(label, 'matches per server CPU-second', a.server.matchesPerCpuSecond, b.server.matchesPerCpuSecond, 1.3, 'higher');
+    row(label, 'matches/s', all((r) => r.matchesPerSec), null);
+    row(label, 'matches per server CPU-second', all((r) => r.server.matchesPerCpuSecond), { ws: 1.5, uws: 1 }, 'higher');
   }
-  row(label, 'lost + misdelivered', a.messages.lost + a.messages.misdelivered, b.messages.lost + b.messages.misdelivered, null);
+  row(label, 'lost + misdelivered', all((r) => r.messages.lost + r.messages.misdelivered), null);
   const gen = (r) => `${Math.max(...r.generator.workerCpuPercent).toFixed(0)}%${r.generator.bottleneck ? ' (bottleneck)' : ''}`;
-  rows.push(`| ${label} | load generator CPU (busiest worker) | ${gen(a)} | ${gen(b)} | | |`);
+  rows.push(`| ${label} | load generator CPU (busiest worker) | ${rs.map(gen).join(' | ')} | ${refs.map(() => '').join(' | ')} | |`);
 }
-const table = ['| scenario | metric | strangers | ws reference | ratio | target |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+const head = `| scenario | metric | ${kinds.map((k) => LABEL[k]).join(' | ')} | ${refs.map((k) => `ratio vs ${k}`).join(' | ')} | target |`;
+const table = [head, `| ${head.split('|').slice(1, -1).map(() => '---').join(' | ')} |`, ...rows].join('\n');
 let maxText = '';
 if (results.max) {
   const m = results.max;

@@ -91,9 +91,14 @@ type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<any> };
 
 const EMPTY = Buffer.alloc(0);
 
-// Sockets corked during this turn of the event loop (by send() or a pong), uncorked together
-// once the turn's I/O callbacks have run (one setImmediate per turn, no closure per send).
+// Frames go out once per turn of the event loop and socket (one setImmediate per turn, no
+// closure per send). A connection's first frame of a turn is held (not written): at the end of
+// the turn it is written alone, with no cork, no writev and no stream buffering (the common case
+// in a chat: one message to each of many peers). A second frame in the same turn corks the socket
+// and joins the first; corked sockets are uncorked together at the end of the turn (one writev).
 const corked: Socket[] = [];
+const holding: WebSocketConnection<any>[] = [];
+let turnScheduled = false;
 // Connections whose pong waits for the end of the turn: they answered a ping in this turn's
 // batch already, and a later ping replaced the one they owe (RFC 6455 5.5.3).
 const pongsDue: WebSocketConnection<any>[] = [];
@@ -105,14 +110,24 @@ let turn = 0;
 function corkForTurn(socket: Socket): void {
   if (socket.writableCorked !== 0) return;
   socket.cork();
-  if (corked.push(socket) === 1) setImmediate(endTurn);
+  corked.push(socket);
+  scheduleTurnEnd();
+}
+
+function scheduleTurnEnd(): void {
+  if (turnScheduled) return;
+  turnScheduled = true;
+  setImmediate(endTurn);
 }
 
 function endTurn(): void {
+  turnScheduled = false;
   // Pongs that waited go out last in the batch, each carrying its connection's latest ping.
   for (let i = 0; i < pongsDue.length; i++) WebSocketConnection.dispatch.pongDue(pongsDue[i]!);
   pongsDue.length = 0;
   turn = (turn + 1) & 0x3fffffff;
+  for (let i = 0; i < holding.length; i++) WebSocketConnection.dispatch.release(holding[i]!);
+  holding.length = 0;
   for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
   corked.length = 0;
 }
@@ -171,6 +186,8 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   #pongTurn = -1;
   /** permessage-deflate state, when negotiated (null: frames go as they are). */
   #pmd: PerMessageDeflate | null = null;
+  /** This turn's first frame, held until the end of the turn (see `holding`), or null. */
+  #held: Buffer | null = null;
 
   /** @internal Built by WebSocketServer or connect(); call `start()` next. */
   constructor(socket: Socket, ctx: ConnectionContext<T>, protocol: string, deflate: DeflateParams | null = null) {
@@ -221,7 +238,8 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   /** Bytes handed to the socket and not yet written to the network (with permessage-deflate: and waiting to be compressed). */
   get bufferedAmount(): number {
-    return this.#pmd === null ? this.#socket.writableLength : this.#socket.writableLength + this.#pmd.queuedBytes;
+    const held = this.#held === null ? 0 : this.#held.length;
+    return this.#pmd === null ? this.#socket.writableLength + held : this.#socket.writableLength + held + this.#pmd.queuedBytes;
   }
 
   /**
@@ -267,15 +285,15 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     let flushed: boolean;
     const masked = !this.#ctx.isServer;
     if (typeof data !== 'string' && !masked && data.length >= ZERO_COPY_THRESHOLD) {
+      this.#release();
       socket.cork();
       socket.write(encodeHeader(opcode, data.length));
       flushed = socket.write(data);
       socket.uncork();
     } else {
-      // Frames sent to one peer within one turn of the event loop leave in one writev (one
-      // syscall), not one write each: a relay burst costs one syscall per peer per turn.
-      corkForTurn(socket);
-      flushed = socket.write(encodeFrame(opcode, data, true, masked));
+      // Frames sent to one peer within one turn of the event loop leave in one write or writev
+      // (one syscall), not one write each: a relay burst costs one syscall per peer per turn.
+      flushed = this.#writeForTurn(encodeFrame(opcode, data, true, masked));
     }
     return flushed;
   }
@@ -289,6 +307,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     if (payload.length > 125) throw new RangeError('ping payload must be at most 125 bytes');
     if (this.#socket.writableLength >= this.#ctx.limits.maxBufferedBytes) return this.#overflow();
+    this.#release();
     this.#socket.write(encodeFrame(Opcode.ping, payload, true, !this.#ctx.isServer));
   }
 
@@ -491,8 +510,35 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     this.#receiver.push(chunk);
   }
 
+  /**
+   * Writes `frame` by the end of this turn: held if it is the turn's first for an idle socket
+   * (and would not fill it past its high-water mark), else written into the corked socket after
+   * the held one. Returns what `socket.write` would: false once over the high-water mark.
+   */
+  #writeForTurn(frame: Buffer): boolean {
+    const socket = this.#socket;
+    if (this.#held === null && socket.writableCorked === 0 && socket.writableLength + frame.length < socket.writableHighWaterMark) {
+      this.#held = frame;
+      holding.push(this);
+      scheduleTurnEnd();
+      return true;
+    }
+    corkForTurn(socket);
+    this.#release();
+    return socket.write(frame);
+  }
+
+  /** Writes the held frame, if any: before any other write, so that order is kept. */
+  #release(): void {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    if (!this.#socket.destroyed) this.#socket.write(held);
+  }
+
   #writePong(data: Buffer): void {
     corkForTurn(this.#socket);
+    this.#release();
     const flags = this.#flags;
     const count = this.#pongTurn === turn ? Math.min(31, ((flags & PONG_COUNT_MASK) >>> PONG_COUNT_SHIFT) + 1) : 1;
     this.#flags = (flags & ~PONG_COUNT_MASK) | (count << PONG_COUNT_SHIFT);
@@ -537,6 +583,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     this.#flags |= Flag.closeSent;
     // Nothing may follow a close frame (RFC 6455 5.5.1): messages still waiting for compression are dropped.
     this.#pmd?.discardQueue();
+    this.#release();
     this.#socket.write(encodeFrame(Opcode.close, closePayload(code, reason), true, !this.#ctx.isServer));
   }
 
@@ -575,6 +622,9 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     pongDue(conn: WebSocketConnection<any>): void {
       conn.#payPong();
     },
+    release(conn: WebSocketConnection<any>): void {
+      conn.#release();
+    },
     drainPong(conn: WebSocketConnection<any>): void {
       conn.#flags &= ~Flag.pongOnDrain;
       conn.#payPong();
@@ -597,6 +647,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
       }
       conn.#flags &= ~Flag.closeDeferred;
       conn.#state = ReadyState.closed;
+      conn.#held = null;
       if (conn.#closeTimer !== null) clearTimeout(conn.#closeTimer);
       conn.#closeTimer = null;
       conn.#ctx.registry?.delete(conn);
