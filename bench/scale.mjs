@@ -119,12 +119,16 @@ async function runMode(mode) {
   let peakFds = [];
   const trace = [];
   const idleDone = idle.then((r) => r, (e) => ({ error: e }));
+  // Everyone is in when the server processes hold `users` more sockets than at the start (file
+  // descriptors in /proc: the same in both modes, and independent of the server's own counts).
+  const fdBase = pids.reduce((a, p) => a + (fdCount(p) ?? 0), 0);
   while (admittedAt === null) {
     const settled = await Promise.race([idleDone.then(() => true), sleep(1000).then(() => false)]);
-    const online = await onlineCount(ports);
-    trace.push({ t: (performance.now() - t0) / 1000, online, listenQueue: listenQueues(ports) });
-    if (online >= users) admittedAt = (performance.now() - t0) / 1000;
-    else if (settled) throw new Error(`the idle bench ended before everyone was in (${online} online): ${JSON.stringify((await idleDone).summary ?? (await idleDone).error)}`);
+    const held = pids.reduce((a, p) => a + (fdCount(p) ?? 0), 0) - fdBase;
+    trace.push({ t: (performance.now() - t0) / 1000, held, listenQueue: listenQueues(ports) });
+    if (process.env.SCALE_DEBUG) log(`held ${held}: ${pids.map((p) => fdCount(p)).join(",")}`);
+    if (held >= users) admittedAt = (performance.now() - t0) / 1000;
+    else if (settled) throw new Error(`the idle bench ended before everyone was in (${held} sockets held): ${JSON.stringify((await idleDone).summary ?? (await idleDone).error)}; server log: ${output.join('').slice(0, 2000)}`);
   }
   const netAdmitted = tcpCounters();
   log(`${mode}: ${users} online after ${admittedAt.toFixed(1)} s`);
@@ -139,6 +143,7 @@ async function runMode(mode) {
   const restEnd = groupSample(pids);
   const redisRestEnd = sample(redis.pid);
   const restWall = (performance.now() - restT0) / 1000;
+  const statsOnline = await onlineCount(ports);
   const rest = {
     seconds: restWall,
     serverCpuPercent: ((restEnd.cpu - restStart.cpu) / restWall) * 100,
@@ -148,6 +153,7 @@ async function runMode(mode) {
     redisRssBytes: redisRestEnd.rss,
     redisRssPerUserBytes: (redisRestEnd.rss - redisBase.rss) / users,
     perProcess: restEnd.each,
+    statsOnline,
   };
   log(`${mode}: at rest ${rest.serverCpuPercent.toFixed(1)} % CPU (server), ${rest.redisCpuPercent.toFixed(1)} % (redis); RSS ${(rest.serverRssBytes / 1048576).toFixed(0)} MiB, ${(rest.serverRssPerUserBytes / 1024).toFixed(2)} KiB/user`);
 
@@ -210,6 +216,7 @@ function render(res) {
   row('chat 1 %: latency p50 / p99 (ms)', (r) => `${fmt(r.chat.latencyMs.p50)} / ${fmt(r.chat.latencyMs.p99)}`);
   row('chat 1 %: msgs delivered, lost + misdelivered', (r) => `${r.chat.messages.delivered ?? r.chat.messages.received ?? '-'}, ${r.chat.messages.lost + r.chat.messages.misdelivered}`);
   row('idle users closed unexpectedly', (r) => JSON.stringify(r.held.unexpectedCloses ?? {}));
+  row('users online per GET /stats at rest', (r) => String(r.rest.statsOnline));
   row('sockets per server process at the peak', (r) => r.peakFds.map((p) => p.fds).join(', '));
   row('listen overflows / SYN drops (kernel, admit phase)', (r) => `${r.tcp.admit.ListenOverflows ?? 0} / ${r.tcp.admit.ListenDrops ?? 0}`);
   row('result', (r) => (r.ok ? 'ok' : '**failed**'));
