@@ -4,7 +4,7 @@
 // everything (a redis-server, the server, the load), measures, and stops everything:
 //
 //   node bench/scale.mjs [--users 100000] [--chat-pairs 500] [--mode workers,nodes]
-//                        [--workers 6] [--rest 35] [--chat 30] [--out bench/results]
+//                        [--workers 6] [--rest 35] [--chat 30] [--connect-phase 300] [--out bench/results]
 //
 // Modes (each with a fresh redis-server and fresh server processes):
 //   workers  `strangers serve --workers 6 --redis URL`: one port, node:cluster spreads the
@@ -35,6 +35,8 @@ const workers = Number(opt('--workers', '6'));
 const restSeconds = Number(opt('--rest', '35'));
 const chatSeconds = Number(opt('--chat', '30'));
 const outDir = opt('--out', 'bench/results');
+// The bench's longest connect phase (s): on a machine shared with other work, admission slows.
+const connectPhase = Number(opt('--connect-phase', '300'));
 const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const log = (s) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 // What `npm start` and the bin's shebang give Node.
@@ -114,7 +116,7 @@ async function runMode(mode) {
   const holdSeconds = restSeconds + chatSeconds + 25;
   const idleFile = join(outDir, `.scale-${mode}-idle.json`);
   const t0 = performance.now();
-  const idle = runBench(cli, ['idle', '--connections', String(users), '--duration', String(holdSeconds), '--connect-timeout', '30000', ...urlArgs, '--server-pid', pids.join(',')], idleFile);
+  const idle = runBench(cli, ['idle', '--connections', String(users), '--duration', String(holdSeconds), '--connect-timeout', '30000', '--connect-phase', String(connectPhase), ...urlArgs, '--server-pid', pids.join(',')], idleFile);
   let admittedAt = null;
   let peakFds = [];
   const trace = [];
@@ -126,12 +128,12 @@ async function runMode(mode) {
     const settled = await Promise.race([idleDone.then(() => true), sleep(1000).then(() => false)]);
     const held = pids.reduce((a, p) => a + (fdCount(p) ?? 0), 0) - fdBase;
     trace.push({ t: (performance.now() - t0) / 1000, held, listenQueue: listenQueues(ports) });
-    if (process.env.SCALE_DEBUG) log(`held ${held}: ${pids.map((p) => fdCount(p)).join(",")}`);
-    if (held >= users) admittedAt = (performance.now() - t0) / 1000;
+    // (The primary's own descriptors come and go with the handles it passes: a few of slack.)
+    if (held >= users - 50) admittedAt = (performance.now() - t0) / 1000;
     else if (settled) throw new Error(`the idle bench ended before everyone was in (${held} sockets held): ${JSON.stringify((await idleDone).summary ?? (await idleDone).error)}; server log: ${output.join('').slice(0, 2000)}`);
   }
   const netAdmitted = tcpCounters();
-  log(`${mode}: ${users} online after ${admittedAt.toFixed(1)} s`);
+  log(`${mode}: ${users} sockets held after ${admittedAt.toFixed(1)} s`);
 
   // ---- rest: heartbeats only ----
   await sleep(5000);
@@ -205,7 +207,7 @@ function render(res) {
   const row = (label, f) => lines.push(`| ${label} | ${runs.map((r) => (r.error ? 'error' : f(r))).join(' | ')} |`);
   row('idle users connected / wanted', (r) => `${r.admit.connected} / ${res.settings.users}`);
   row('connection failures', (r) => `${Object.values(r.admit.failures).reduce((a, b) => a + b, 0)} ${JSON.stringify(r.admit.failures)}`);
-  row('time to admit all (s)', (r) => fmt(r.admit.seconds, 1));
+  row('time to admit all: every one welcomed (s)', (r) => fmt(r.admit.benchConnectSeconds, 1));
   row('connections/s (mean)', (r) => fmt(r.admit.perSec, 0));
   row('handshake + welcome p50 / p99 (ms)', (r) => `${fmt(r.admit.connectLatencyMs.p50)} / ${fmt(r.admit.connectLatencyMs.p99)}`);
   row('server RSS, all processes (MiB)', (r) => fmt(r.rest.serverRssBytes / 1048576, 0));
