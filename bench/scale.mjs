@@ -242,16 +242,19 @@ async function waitHealthy(port, timeoutMs) {
   throw new Error(`server on ${port} not healthy after ${timeoutMs} ms`);
 }
 
-/** Users online: /stats of every node counts the whole cluster; the largest answer wins. */
+/** Users online: /stats of every node counts the whole cluster; the largest answer wins (or why there was none). */
 async function onlineCount(ports) {
   let best = 0;
+  const errors = [];
   for (const p of ports) {
     try {
       const r = await (await fetch(`http://127.0.0.1:${p}/stats`, { signal: AbortSignal.timeout(5000) })).json();
       best = Math.max(best, r.online ?? 0);
-    } catch {}
+    } catch (error) {
+      errors.push(`${p}: ${error?.cause?.code ?? error?.name ?? error}`);
+    }
   }
-  return best;
+  return errors.length === ports.length ? `none answered (${errors.join('; ')})` : best;
 }
 
 function childPids(pid) {
