@@ -49,6 +49,8 @@ log(`kernel: ${JSON.stringify(results.kernel)}`);
 
 const children = new Set();
 const stopAll = () => {
+  // The cluster's workers first: a primary killed outright leaves them running.
+  for (const c of children) if (c.exitCode === null) for (const pid of childPids(c.pid)) try { process.kill(pid, 'SIGKILL'); } catch {}
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 };
 process.on('SIGINT', () => {
