@@ -23,7 +23,10 @@ const consoleFile = 'dist/admin/console.json';
 if (!existsSync(consoleFile)) throw new Error(`no ${consoleFile}: run npm run build first`);
 const adminConsole = readFileSync(consoleFile, 'utf8');
 
+// First of all, before the embedded files and the modules fill the heap: the young generation
+// keeps its initial size (src/cli/heap.ts; the binary gets no --max-semi-space-size=2).
 const entry = `
+if (process.argv.includes('serve')) require('./src/cli/heap.ts').limitYoungGeneration();
 const files = ${JSON.stringify(assets)};
 require('./src/http/static.ts').useEmbeddedAssets(
   Object.fromEntries(Object.entries(files).map(([name, data]) => [name, Buffer.from(data, 'base64')])),

@@ -19,6 +19,7 @@ import { connect, type ConnectionHandler, type WebSocketConnection } from '@stra
 import { Histogram } from './histogram.js';
 import { type Counters, type FromWorker, type ToWorker, type WorkerConfig, decodeText, encodeText, failureCause, newCounters, nowMicros } from './ipc.js';
 import { RestartWindows } from './restart.js';
+import { SourcePorts, portTaken } from './ports.js';
 
 /**
  * Client states. --resume only: `reconnecting` (the connection dropped; a new one is being
@@ -445,7 +446,7 @@ function retry(c: Client): void {
 
 function reconnect(c: Client): void {
   if (stopping) return;
-  connect<Client>(config.urls[c.url]!, { handler: follow(c), ...(c.localAddress ? { localAddress: c.localAddress } : {}), timeoutMs: config.connectTimeoutMs })
+  dial(config.urls[c.url]!, c.localAddress, follow(c))
     .then((ws) => {
       if (ws.data === undefined) adopt(c, ws);
       if (stopping && c.state !== St.closing) {
@@ -584,7 +585,7 @@ function openOne(): void {
     }
     launch();
   }, config.connectTimeoutMs));
-  connect<Client>(config.urls[n % config.urls.length]!, { handler, ...(localAddress ? { localAddress } : {}), timeoutMs: config.connectTimeoutMs })
+  dial(config.urls[n % config.urls.length]!, localAddress, handler)
     .then((ws) => {
       inFlight--;
       conn = ws;
@@ -622,6 +623,21 @@ function openOne(): void {
       settled++;
       launch();
     });
+}
+
+/** Source ports per source address (see ports.ts: a bind() to port 0 grows slow with the count). */
+const sourcePorts = new SourcePorts();
+/** Tries per connection when the source port handed out is taken. */
+const PORT_TRIES = 8;
+
+/** connect(), from `localAddress` on a port of our choosing when there is one. */
+function dial(url: string, localAddress: string | undefined, h: ConnectionHandler<Client>, tries = 1): Promise<WebSocketConnection<Client>> {
+  if (localAddress === undefined) return connect<Client>(url, { handler: h, timeoutMs: config.connectTimeoutMs });
+  return connect<Client>(url, { handler: h, localAddress, localPort: sourcePorts.next(localAddress), timeoutMs: config.connectTimeoutMs }).catch((err: unknown) => {
+    if (tries >= PORT_TRIES || !portTaken(err) || stopping) throw err;
+    sourcePorts.taken(localAddress);
+    return dial(url, localAddress, h, tries + 1);
+  });
 }
 
 /** Starts as many connections as the ramp and the concurrency cap allow. */

@@ -41,6 +41,8 @@ options:
   --workers N           worker processes (default: one per 15000 connections)
   --concurrency N       handshakes in flight per worker (default 64)
   --connect-timeout MS  handshake + welcome timeout per connection (default 10000)
+  --connect-phase S     longest connect phase; what is not connected by then fails as
+                        connect_phase_timeout (default 120)
   --grace MS            longest wait for in-flight messages at the end (default 5000)
   --session TOKEN       a session token (POST /session) for a server that runs its session gate:
                         sent as ?session=TOKEN by every connection (default: none, for a server
@@ -126,6 +128,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
       case '--workers': o.workers = int(name, value(), 1); break;
       case '--concurrency': o.concurrency = int(name, value(), 1); break;
       case '--connect-timeout': o.connectTimeoutMs = int(name, value(), 1); break;
+      case '--connect-phase': o.connectPhaseMs = num(name, value(), 1) * 1000; break;
       case '--grace': o.graceMs = int(name, value(), 0); break;
       case '--server-pid': for (const p of value().split(',')) serverPids.push(int(name, p, 1)); break;
       case '--json': json = value(); break;

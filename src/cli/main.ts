@@ -4,6 +4,7 @@
  * `serve` never loads the load generator and vice versa.
  */
 import { resolve } from 'node:path';
+import { limitYoungGeneration } from './heap.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number | void> }> }> = {
   serve: { summary: 'run the chat server', load: () => import('./serve.js') },
@@ -34,6 +35,8 @@ export async function run(argv: readonly string[]): Promise<number> {
     console.error(`strangers: unknown command '${name}' (expected one of: ${Object.keys(commands).join(', ')})`);
     return 2;
   }
+  // Before the server's modules load: the young generation keeps its initial size (heap.ts).
+  if (name === 'serve') limitYoungGeneration();
   const mod = await command.load();
   const code = await mod.main(rest);
   return typeof code === 'number' ? code : 0;

@@ -23,6 +23,7 @@ import { createMetrics, type TlsStats } from './metrics.js';
 import { routeSession, sessionToken, type SessionRouteContext } from './session-routes.js';
 import { securityHeaders, serveStatic } from './static.js';
 import { sendJson } from './respond.js';
+import { socketCeiling } from './file-limit.js';
 
 /** Everything `strangers serve` can set; see src/cli/config.ts for flags and defaults. */
 export interface ServerConfig {
@@ -200,6 +201,9 @@ export class StrangersServer {
       this.http = createHttpServer(onRequest);
     }
     this.http.on('clientError', onClientError);
+    // Below the open-file limit, with room for everything else (file-limit.ts).
+    const ceiling = socketCeiling();
+    if (ceiling !== undefined) this.http.maxConnections = ceiling;
     if (config.internalPort !== undefined) {
       this.internal = createHttpServer((req, res) => this.#routeInternal(req, res));
       this.internal.on('clientError', onClientError);

@@ -187,6 +187,9 @@ describe('command line', () => {
     assert.equal(parseArgs(['--help']), 'help');
     const b = parseArgs(['chat', '--url', 'ws://127.0.0.1:9/ws', '--url', 'ws://127.0.0.1:10/ws', '--cross-pairs', '--resume']);
     assert.ok(b !== 'help' && b.options.resume === true && b.options.moreUrls?.length === 1);
+    const c = parseArgs(['idle', '--url', 'ws://127.0.0.1:9/ws', '--connect-phase', '300']);
+    assert.ok(c !== 'help' && c.options.connectPhaseMs === 300_000);
+    assert.throws(() => parseArgs(['idle', '--url', 'ws://127.0.0.1:9/ws', '--connect-phase', '0']), /--connect-phase/);
   });
 
   test('bad flags exit 2 with one line', async () => {

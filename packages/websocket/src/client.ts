@@ -21,6 +21,12 @@ export interface ConnectOptions<T = unknown> {
   protocols?: readonly string[];
   /** Source address to bind, to spread many connections over 127.0.0.x. */
   localAddress?: string;
+  /**
+   * Source port to bind (with `localAddress`). Left out, the kernel picks one; but a bind() to
+   * port 0 scans the port range under a lock, which grows slow as the range fills (tens of
+   * thousands of sockets on one source address): a load generator hands out ports itself.
+   */
+  localPort?: number;
   /** @default 64 MiB: the client trusts the server more than the server trusts clients. */
   maxMessageSize?: number;
   /** @default 1 MiB */
@@ -62,7 +68,7 @@ export function connect<T = unknown>(url: string, options: ConnectOptions<T>): P
   }
 
   return new Promise((resolve, reject) => {
-    const local = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
+    const local = options.localAddress === undefined ? {} : options.localPort === undefined ? { localAddress: options.localAddress } : { localAddress: options.localAddress, localPort: options.localPort };
     const socket: Socket = secure
       ? tlsConnect({ host, port, servername: host, rejectUnauthorized: options.rejectUnauthorized ?? true, ...local })
       : netConnect({ host, port, ...local });

@@ -34,7 +34,8 @@ export interface WebSocketServerOptions<T = unknown> {
   closeTimeoutMs?: number;
   /**
    * A connection silent for one interval is pinged; still silent one interval later, it is
-   * terminated. So a dead peer is gone within two intervals. 0 disables the heartbeat.
+   * terminated. So a dead peer is gone within two intervals (and one tick: each interval's
+   * sweep is spread over up to 30 ticks, see HEARTBEAT_TICKS). 0 disables the heartbeat.
    * @default 30000
    */
   heartbeatIntervalMs?: number;
@@ -77,6 +78,14 @@ export const serverDefaults = {
 } as const;
 
 /**
+ * Ticks per heartbeat interval, each visiting its share of the connections: at 30 s, one tick a
+ * second with 1/30 of them. One sweep of 100,000 idle connections at once is a burst of
+ * writes (pings) and reads (pongs) that stalls everyone else's messages; spread, it is a few
+ * milliseconds a second. Short intervals get fewer ticks (one per 100 ms at least).
+ */
+const HEARTBEAT_TICKS = 30;
+
+/**
  * A WebSocket server: attach it to a `node:http` or `node:https` server (or hand it upgrade
  * requests with {@link WebSocketServer.handleUpgrade}). `T` is the type of `conn.data`.
  */
@@ -88,6 +97,11 @@ export class WebSocketServer<T = unknown> {
   #admit: ((req: IncomingMessage) => number | undefined) | undefined;
   #handshakeTimeoutMs: number;
   #heartbeat: NodeJS.Timeout | null = null;
+  /** Heartbeat: ticks per interval, the current tick, the sweep under way and its share per tick. */
+  #ticks = 1;
+  #tick = 0;
+  #sweep: IterableIterator<WebSocketConnection<T>> | null = null;
+  #perTick = 0;
   #closing = false;
   #deflate: ResolvedDeflateOptions | null;
 
@@ -125,7 +139,8 @@ export class WebSocketServer<T = unknown> {
     };
     this.#admit = options.admit;
     if (heartbeatIntervalMs > 0) {
-      this.#heartbeat = setInterval(() => this.#beat(), heartbeatIntervalMs);
+      this.#ticks = Math.max(1, Math.min(HEARTBEAT_TICKS, Math.floor(heartbeatIntervalMs / 100)));
+      this.#heartbeat = setInterval(() => this.#beat(), heartbeatIntervalMs / this.#ticks);
       this.#heartbeat.unref();
     }
   }
@@ -206,8 +221,28 @@ export class WebSocketServer<T = unknown> {
     refuse(socket, status, message, headers, this.#closeTimeoutMs);
   }
 
+  /**
+   * One heartbeat tick. A sweep over the connections starts every interval and visits each of
+   * them once, its share per tick; the interval's last tick also visits those that came during
+   * the sweep (a Set's iterator sees what is added behind it and skips what is deleted).
+   */
   #beat(): void {
-    for (const conn of this.#connections) conn.heartbeat();
+    if (this.#tick === 0) {
+      this.#sweep = this.#connections.values();
+      this.#perTick = Math.ceil(this.#connections.size / this.#ticks);
+    }
+    this.#tick = (this.#tick + 1) % this.#ticks;
+    const last = this.#tick === 0;
+    const sweep = this.#sweep;
+    if (sweep === null) return;
+    for (let n = 0; last || n < this.#perTick; n++) {
+      const next = sweep.next();
+      if (next.done === true) {
+        this.#sweep = null;
+        return;
+      }
+      next.value.heartbeat();
+    }
   }
 }
 

@@ -51,6 +51,41 @@ describe('heartbeat', () => {
   });
 });
 
+describe('heartbeat spread over the interval', () => {
+  // 1 s interval = 10 ticks of 100 ms; 20 silent peers = 2 per tick. The first pings of one
+  // sweep come over several ticks, not all at once (as one loop over everyone would send them).
+  const INTERVAL = 1000;
+  let server: EchoServer;
+  before(async () => {
+    server = await startEchoServer({ port: 0, heartbeatIntervalMs: INTERVAL, closeTimeoutMs: 10_000 });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test('one sweep pings its silent peers over several ticks, each peer once', { timeout: 20_000 }, async () => {
+    const clients = await Promise.all(Array.from({ length: 20 }, () => RawClient.open(server.port)));
+    try {
+      const firstPingAt = await Promise.all(
+        clients.map(async (c) => {
+          const ping = await c.next(INTERVAL * 10);
+          assert.equal(ping.opcode, Op.ping);
+          const at = performance.now();
+          c.send(Op.pong, ping.payload); // answered: stays
+          return at;
+        }),
+      );
+      const spread = Math.max(...firstPingAt) - Math.min(...firstPingAt);
+      // All at once would be a spread of a few ms; ten ticks of two put ~900 ms between the first
+      // and the last. Half a tick's worth is enough to tell the two apart on a busy machine.
+      assert.ok(spread >= 250, `pings came within ${spread.toFixed(0)} ms of each other`);
+      for (const c of clients) assert.equal(c.ended, false);
+    } finally {
+      for (const c of clients) c.destroy();
+    }
+  });
+});
+
 describe('backpressure', () => {
   const CAP = 256 * 1024;
   let server: EchoServer;

@@ -1,0 +1,118 @@
+// The socket ceiling below the open-file limit (src/http/file-limit.ts): a process started with
+// a low limit (prlimit) holds at most limit - FILE_RESERVE sockets, closes the ones above it at
+// once and keeps serving; under --workers the primary hands a connection a full worker declines
+// to the other one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { FILE_RESERVE, openFileLimit, socketCeiling } from '../../src/http/file-limit.js';
+import { freePort, isCI, sharedRedis, skipUnlessCI } from '../contract/redis-server.js';
+import { TEST_SECRET, cli, withDb } from '../integration/redis-nodes.js';
+
+const LIMIT = 300;
+const CEILING = LIMIT - FILE_RESERVE;
+
+test('openFileLimit reads the soft limit; socketCeiling keeps the reserve', () => {
+  const limits = 'Limit                     Soft Limit           Hard Limit           Units     \nMax open files            20000                40000                files     \n';
+  assert.equal(openFileLimit(limits), 20000);
+  assert.equal(openFileLimit('Max open files            unlimited            unlimited            files\n'), undefined);
+  assert.equal(openFileLimit(''), undefined);
+  assert.equal(socketCeiling(20000), 20000 - FILE_RESERVE);
+  assert.equal(socketCeiling(50), 1);
+  // This process: the limit its /proc says.
+  const own = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+  assert.equal(openFileLimit(), own === undefined ? undefined : Number(own));
+});
+
+const havePrlimit = spawnSync('prlimit', ['--version'], { stdio: 'ignore' }).status === 0;
+const noPrlimit = havePrlimit ? undefined : 'no prlimit (util-linux)';
+
+async function start(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; port: number; out: () => string }> {
+  const port = await freePort();
+  const proc = spawn('prlimit', [`--nofile=${LIMIT}:${LIMIT}`, process.execPath, cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--gate', 'off', '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, STRANGERS_SECRET: TEST_SECRET, ...env },
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; i < 150; i++) {
+    if (proc.exitCode !== null) throw new Error(`server exited: ${out}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return { proc, port, out: () => out };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`server did not start: ${out}`);
+}
+
+/** Opens n TCP connections (a few at a time); each records whether the server closed it. */
+async function open(port: number, n: number): Promise<Array<{ s: Socket; closed: boolean }>> {
+  const out: Array<{ s: Socket; closed: boolean }> = [];
+  for (let i = 0; i < n; i += 20) {
+    await Promise.all(
+      Array.from({ length: Math.min(20, n - i) }, () => new Promise<void>((resolve) => {
+        const c = { s: connect(port, '127.0.0.1'), closed: false };
+        c.s.on('error', () => {});
+        c.s.on('close', () => (c.closed = true));
+        c.s.once('connect', () => resolve());
+        c.s.once('close', () => resolve());
+        out.push(c);
+      })),
+    );
+  }
+  return out;
+}
+
+/** Sockets a process holds (client sockets, Redis, IPC), from /proc. */
+const sockets = (pid: number): number =>
+  readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false;
+    }
+  }).length;
+
+test(`one process at ${LIMIT} open files holds ${CEILING} sockets, closes the rest at once, keeps serving`, { ...(noPrlimit && !isCI ? { skip: noPrlimit } : {}), timeout: 60_000 }, async (t) => {
+  if (noPrlimit) throw new Error(noPrlimit);
+  const { proc, port } = await start([]);
+  t.after(() => proc.kill('SIGKILL'));
+  const conns = await open(port, CEILING + 40);
+  await new Promise((r) => setTimeout(r, 1000));
+  const held = conns.filter((c) => !c.closed).length;
+  assert.ok(held <= CEILING, `held ${held} > ${CEILING}`);
+  assert.ok(held >= CEILING - 10, `held only ${held}`);
+  assert.equal(proc.exitCode, null);
+  // Room again: the server answers.
+  for (const c of conns.slice(0, 50)) c.s.destroy();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+  for (const c of conns) c.s.destroy();
+});
+
+const redis = await sharedRedis();
+const reason = 'reason' in redis ? redis.reason : noPrlimit;
+
+test(`--workers 2 at ${LIMIT} open files each: ${2 * CEILING - 10} sockets all held, no worker above ${CEILING}`, { ...skipUnlessCI(reason), timeout: 60_000 }, async (t) => {
+  if (reason !== undefined) throw new Error(reason);
+  t.after(() => ('stop' in redis ? redis.stop() : undefined));
+  const { proc, port } = await start(['--workers', '2', '--redis', withDb((redis as { url: string }).url, 15)]);
+  t.after(() => proc.kill('SIGKILL'));
+  const want = 2 * CEILING - 10;
+  const conns = await open(port, want);
+  await new Promise((r) => setTimeout(r, 1500));
+  const held = conns.filter((c) => !c.closed).length;
+  assert.equal(held, want, `${want - held} closed`);
+  // prlimit execs node: the child is the primary, its children the workers.
+  const workers = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  assert.equal(workers.length, 2);
+  const each = workers.map(sockets);
+  // Client sockets at most CEILING each, plus a few of the worker's own (Redis, IPC).
+  for (const n of each) assert.ok(n <= CEILING + 20, `a worker holds ${n} sockets: ${each.join(', ')}`);
+  assert.ok(each[0]! + each[1]! >= want, `${each.join(' + ')} < ${want}`);
+  for (const c of conns) c.s.destroy();
+});
