@@ -100,8 +100,13 @@ const reason = 'reason' in redis ? redis.reason : noPrlimit;
 test(`--workers 2 at ${LIMIT} open files each: ${2 * CEILING - 10} sockets all held, no worker above ${CEILING}`, { ...skipUnlessCI(reason), timeout: 60_000 }, async (t) => {
   if (reason !== undefined) throw new Error(reason);
   t.after(() => ('stop' in redis ? redis.stop() : undefined));
-  const { proc, port } = await start(['--workers', '2', '--redis', withDb((redis as { url: string }).url, 15)]);
+  const { proc, port, out } = await start(['--workers', '2', '--redis', withDb((redis as { url: string }).url, 15), '--log-level', 'info']);
   t.after(() => proc.kill('SIGKILL'));
+  // Both workers listening: until then the primary has only one to hand connections to, and
+  // what that one declines is closed.
+  const listening = (): number => out().split('\n').filter((l) => l.includes('"event":"start"') && l.includes('listening on')).length;
+  for (let i = 0; i < 100 && listening() < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(listening(), 2, 'both workers listen');
   const want = 2 * CEILING - 10;
   const conns = await open(port, want);
   await new Promise((r) => setTimeout(r, 1500));
