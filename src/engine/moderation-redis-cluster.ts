@@ -22,26 +22,10 @@ import { randomUUID } from 'node:crypto';
 import type { EvidenceLine, ModerationPolicy, ModerationStore, Report, ReportCase, ReportReason, SearchCheck } from './engine.js';
 import { ReportReason as Reasons } from './engine.js';
 import { EVIDENCE_MAX } from './moderation-memory.js';
-import type { RunScript } from './moderation-redis.js';
+import { MERGE_EVIDENCE_LUA, type RunScript } from './moderation-redis.js';
 import { script } from './redis-scripts.js';
 
-const MERGE = `
-local function mergeEvidence(old, new)
-  local out, seen = {}, {}
-  for _, list in ipairs({ old and cjson.decode(old) or {}, cjson.decode(new) }) do
-    for _, l in ipairs(list) do
-      local k = tostring(l.from) .. '\\0' .. tostring(l.at) .. '\\0' .. tostring(l.text)
-      if not seen[k] then
-        seen[k] = true
-        out[#out + 1] = l
-      end
-    end
-  end
-  while #out > ${EVIDENCE_MAX} do table.remove(out, 1) end
-  if #out == 0 then return '[]' end
-  return cjson.encode(out)
-end
-local function openCase(ck, newId, auto)
+const MERGE = `${MERGE_EVIDENCE_LUA}local function openCase(ck, newId, auto)
   local id = redis.call('HGET', ck, 'id')
   if not id then
     id = newId

@@ -26,8 +26,8 @@ import { script, type LuaScript } from './redis-scripts.js';
 /** Runs a script (EVALSHA with the engine's fallback); throws EngineUnavailableError when Redis is not there. */
 export type RunScript = (script: LuaScript, keys: string[], args: string[]) => Promise<unknown>;
 
-/** Lua helpers shared by the scripts that open cases or set bans. */
-const COMMON = `
+/** Lua: merges a case's evidence with a new report's, without repeats, keeping the latest EVIDENCE_MAX lines. */
+export const MERGE_EVIDENCE_LUA = `
 local function mergeEvidence(old, new)
   local out, seen = {}, {}
   for _, list in ipairs({ old and cjson.decode(old) or {}, cjson.decode(new) }) do
@@ -43,7 +43,10 @@ local function mergeEvidence(old, new)
   if #out == 0 then return '[]' end
   return cjson.encode(out)
 end
-local function setBan(P, person, addr, untl, dur)
+`;
+
+/** Lua helpers shared by the scripts that open cases or set bans. */
+const COMMON = `${MERGE_EVIDENCE_LUA}local function setBan(P, person, addr, untl, dur)
   local bk = P .. ':m:ban:' .. person
   redis.call('HSET', bk, 'until', untl, 'addr', addr)
   redis.call('PEXPIRE', bk, dur)
