@@ -203,6 +203,8 @@ let question = '';
 let common: readonly string[] = [];
 /** Sent `find` for the current search (false while waiting for the connection). */
 let findSent = false;
+/** A `leave` was sent and no `searching` has come since: a `matched` now is stale (see sendLeave). */
+let staleMatch = false;
 let reported = false;
 /** Skip button pressed once; a second press (or Esc) within `confirmMs` skips. */
 let nextArmed = false;
@@ -499,6 +501,16 @@ function sendControl(msg: ClientMessage): boolean {
   return ok;
 }
 
+/**
+ * Sends `leave`. A `matched` that crossed it on the wire belongs to a search the server ended
+ * at once (the stranger hears `left`); every later match follows a new `searching`, so until
+ * one arrives a `matched` is stale (docs/protocol.md, `leave`).
+ */
+function sendLeave(): boolean {
+  staleMatch = true;
+  return conn.send({ type: 'leave' });
+}
+
 function searchingText(): string {
   const inLang = lang === '' ? '' : ` who speaks ${languageName(lang)}`;
   if (asking !== null) return `Looking for two strangers${inLang === '' ? '' : ` (${languageName(lang)})`} to discuss your question…`;
@@ -535,7 +547,7 @@ function stop(): void {
     // Offline, the server still holds the conversation: it is left on the next connection (so
     // the stranger hears it then, not when the held place expires).
     if (resuming !== null) resuming = 'leave';
-    else if (!conn.send({ type: 'leave' })) leaveHeldPlace = true;
+    else if (!sendLeave()) leaveHeldPlace = true;
     end('You left the chat.');
   } else if (state === ChatState.searching) {
     goLanding();
@@ -544,7 +556,7 @@ function stop(): void {
 
 function goLanding(): void {
   if (state === ChatState.searching && resuming !== null) resuming = 'leave';
-  else if (state === ChatState.searching && findSent) conn.send({ type: 'leave' });
+  else if (state === ChatState.searching && findSent) sendLeave();
   state = ChatState.idle;
   findSent = false;
   render();
@@ -694,6 +706,7 @@ function disarmNext(): void {
 function onServerMessage(msg: ServerMessage): void {
   switch (msg.type) {
     case 'welcome':
+      staleMatch = false; // a new connection: nothing of the old one's crosses it
       showOnline(msg.online);
       if (everConnected) toast('Connected again.', 'ok');
       everConnected = true;
@@ -707,10 +720,12 @@ function onServerMessage(msg: ServerMessage): void {
       render();
       break;
     case 'searching':
+      staleMatch = false;
       break;
     case 'matched':
-      // After Stop, a match that crossed our `leave` is ended by the server; nothing to show.
-      if (state === ChatState.searching) onMatched(msg.common, msg.role, msg.question);
+      // A match that crossed our `leave` was ended by the server: nothing to show (after Stop,
+      // and after Stop then a new search before the server's `searching` came back).
+      if (state === ChatState.searching && !staleMatch) onMatched(msg.common, msg.role, msg.question);
       break;
     case 'asker_left':
       if (state !== ChatState.chatting || mode !== 'discusser') return;
@@ -806,7 +821,7 @@ function onResumed(place: PlaceState, shared: readonly string[], sent: number | 
   const wanted = state === ChatState.chatting || state === ChatState.searching;
   if (mode === 'leave' || !wanted) {
     // The user left while offline: leave the place for real (the stranger hears it now).
-    if (place !== 'idle') conn.send({ type: 'leave' });
+    if (place !== 'idle') sendLeave();
     return placeLost();
   }
   if (place === 'chatting') {
@@ -827,7 +842,7 @@ function onResumed(place: PlaceState, shared: readonly string[], sent: number | 
   } else if (place === 'searching') {
     if (state === ChatState.searching) findSent = true; // `searching` follows
     else {
-      conn.send({ type: 'leave' });
+      sendLeave();
       end('The chat ended while you were offline.');
     }
   } else if (state === ChatState.chatting) {
@@ -1167,7 +1182,7 @@ addEventListener('pagehide', (ev) => {
   if (ev.persisted) return sendAck(); // kept in the back-forward cache: may come back
   // Closing the tab (or reloading it) is leaving: the stranger hears it now, rather than see
   // the place held for the resume window.
-  if (canSend() || (state === ChatState.searching && findSent)) conn.send({ type: 'leave' });
+  if (canSend() || (state === ChatState.searching && findSent)) sendLeave();
 });
 
 // ---- saving ------------------------------------------------------------------------------------
