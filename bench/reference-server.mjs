@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // The reference for `npm run bench`: the Strangers wire protocol (docs/protocol.md) on the
-// `ws` package, written the way a typical Node developer would write it: plain and correct,
-// one JSON object per frame, a Map of users, an array as the waiting queue, ws's documented
-// heartbeat pattern. Not tuned, and not sabotaged either.
+// `ws` package, written the way a typical Node developer would write it: plain and correct
+// (the chat logic, shared with the uWebSockets.js reference, is bench/lib/reference-chat.mjs),
+// ws's documented heartbeat pattern. Not tuned, and not sabotaged either.
 //
 //   node bench/reference-server.mjs [--port 8090] [--host 127.0.0.1]
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { WebSocketServer } from 'ws';
+import { referenceChat } from './lib/reference-chat.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name, fallback) => {
@@ -17,90 +17,9 @@ const flag = (name, fallback) => {
 const port = Number(flag('--port', '8090'));
 const host = flag('--host', '127.0.0.1');
 
-const MAX_TEXT = 2000;
-const INTEREST_WAIT_MS = 5000;
-const RECENT_SKIPS = 5;
-
-const users = new Map(); // id -> user
-let waiting = []; // users searching, longest-waiting first
-
-function normalizeInterests(list) {
-  if (!Array.isArray(list)) return [];
-  const out = [];
-  for (const tag of list.slice(0, 10)) {
-    if (typeof tag !== 'string') continue;
-    const t = tag.trim().toLowerCase().normalize('NFC').slice(0, 32);
-    if (t && !out.includes(t)) out.push(t);
-  }
-  return out;
-}
-
-function send(user, msg) {
-  if (user.ws.readyState === user.ws.OPEN) user.ws.send(JSON.stringify(msg));
-}
-
-function canPair(a, b) {
-  return a !== b && !a.avoid.includes(b.id) && !b.avoid.includes(a.id);
-}
-
-function common(a, b) {
-  return a.interests.filter((t) => b.interests.includes(t));
-}
-
-function tryMatch(user) {
-  const now = Date.now();
-  let best = null;
-  let bestCommon = [];
-  for (const other of waiting) {
-    if (!canPair(user, other)) continue;
-    const c = common(user, other);
-    if (c.length > 0) {
-      best = other;
-      bestCommon = c;
-      break;
-    }
-    const userAny = user.interests.length === 0 || now - user.searchingSince > INTEREST_WAIT_MS;
-    const otherAny = other.interests.length === 0 || now - other.searchingSince > INTEREST_WAIT_MS;
-    if (!best && userAny && otherAny) best = other;
-  }
-  if (!best) {
-    waiting.push(user);
-    return;
-  }
-  waiting = waiting.filter((u) => u !== best);
-  user.partner = best;
-  best.partner = user;
-  send(user, { type: 'matched', common: bestCommon });
-  send(best, { type: 'matched', common: bestCommon });
-}
-
-function endConversation(user, reason) {
-  const partner = user.partner;
-  if (!partner) return;
-  user.partner = null;
-  partner.partner = null;
-  send(partner, { type: 'ended', reason });
-  if (reason === 'skipped') {
-    user.avoid = [partner.id, ...user.avoid].slice(0, RECENT_SKIPS);
-    partner.avoid = [user.id, ...partner.avoid].slice(0, RECENT_SKIPS);
-  }
-}
-
-function startSearching(user) {
-  user.searchingSince = Date.now();
-  send(user, { type: 'searching' });
-  tryMatch(user);
-}
-
-// Users with interests who waited long enough may now pair with anyone.
-setInterval(() => {
-  for (const user of [...waiting]) {
-    if (user.interests.length > 0 && waiting.includes(user)) {
-      waiting = waiting.filter((u) => u !== user);
-      tryMatch(user);
-    }
-  }
-}, 1000);
+const chat = referenceChat((ws, text) => {
+  if (ws.readyState === ws.OPEN) ws.send(text);
+});
 
 const server = http.createServer((req, res) => {
   if (req.url === '/healthz') {
@@ -109,7 +28,7 @@ const server = http.createServer((req, res) => {
   }
   if (req.url === '/stats') {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ online: users.size, searching: waiting.length }));
+    res.end(JSON.stringify(chat.stats()));
     return;
   }
   res.statusCode = 404;
@@ -119,66 +38,13 @@ const server = http.createServer((req, res) => {
 const wss = new WebSocketServer({ server, path: '/ws', maxPayload: 64 * 1024 });
 
 wss.on('connection', (ws) => {
-  const user = { id: randomBytes(9).toString('base64url'), ws, partner: null, interests: [], avoid: [], searchingSince: 0 };
-  users.set(user.id, user);
+  const user = chat.open(ws);
   ws.isAlive = true;
   ws.on('pong', () => {
     ws.isAlive = true;
   });
-  send(user, { type: 'welcome', id: user.id, online: users.size });
-
-  ws.on('message', (data, isBinary) => {
-    let msg;
-    try {
-      msg = JSON.parse(data.toString());
-    } catch {
-      send(user, { type: 'error', code: 'bad_message', message: 'not JSON' });
-      return;
-    }
-    if (isBinary || !msg || typeof msg.type !== 'string') {
-      send(user, { type: 'error', code: 'bad_message', message: 'expected a JSON object with a type' });
-      return;
-    }
-    switch (msg.type) {
-      case 'find':
-        if (user.partner) endConversation(user, 'skipped');
-        waiting = waiting.filter((u) => u !== user);
-        user.interests = normalizeInterests(msg.interests);
-        startSearching(user);
-        break;
-      case 'msg':
-        if (typeof msg.text !== 'string' || msg.text.length === 0) {
-          send(user, { type: 'error', code: 'bad_message', message: 'text must be a non-empty string' });
-        } else if (msg.text.length > MAX_TEXT) {
-          send(user, { type: 'error', code: 'too_long', message: `at most ${MAX_TEXT} characters` });
-        } else if (!user.partner) {
-          send(user, { type: 'error', code: 'not_matched', message: 'you have no partner' });
-        } else {
-          send(user.partner, { type: 'msg', text: msg.text });
-        }
-        break;
-      case 'typing':
-        if (user.partner) send(user.partner, { type: 'typing', on: msg.on === true });
-        break;
-      case 'next':
-        endConversation(user, 'skipped');
-        waiting = waiting.filter((u) => u !== user);
-        startSearching(user);
-        break;
-      case 'leave':
-        endConversation(user, 'left');
-        waiting = waiting.filter((u) => u !== user);
-        break;
-      default:
-        send(user, { type: 'error', code: 'bad_message', message: `unknown type ${msg.type}` });
-    }
-  });
-
-  ws.on('close', () => {
-    endConversation(user, 'disconnected');
-    waiting = waiting.filter((u) => u !== user);
-    users.delete(user.id);
-  });
+  ws.on('message', (data, isBinary) => chat.message(user, data.toString(), isBinary));
+  ws.on('close', () => chat.close(user));
   ws.on('error', () => {});
 });
 
@@ -196,10 +62,8 @@ const heartbeat = setInterval(() => {
 
 function shutdown() {
   clearInterval(heartbeat);
-  for (const user of users.values()) {
-    if (user.partner) send(user, { type: 'ended', reason: 'shutdown' });
-    user.ws.close(1001, 'server shutting down');
-  }
+  chat.shutdown();
+  for (const user of chat.users.values()) user.ws.close(1001, 'server shutting down');
   server.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
 }
