@@ -20,8 +20,8 @@ after(async () => {
   await Promise.all(engines.map((e) => e.close()));
 });
 
-async function started(url: string, keyPrefix: string): Promise<[RedisEngine, Recorder]> {
-  const e = createRedisEngine(url, { keyPrefix, heartbeatMs, deadlineMs });
+async function started(url: string, keyPrefix: string, deadline = deadlineMs): Promise<[RedisEngine, Recorder]> {
+  const e = createRedisEngine(url, { keyPrefix, heartbeatMs, deadlineMs: deadline });
   engines.push(e);
   const r = new Recorder();
   await e.start(r);
@@ -71,8 +71,10 @@ test('a short Redis blip keeps cross-node conversations (no fencing)', opts, asy
   const redis = await RedisServer.start();
   t.after(() => redis.stop());
   const keyPrefix = prefix();
-  const [a, ra] = await started(redis.url, keyPrefix);
-  const [b] = await started(redis.url, keyPrefix);
+  // A blip is shorter than the deadline: 2 s here, so that the clients' reconnection (ioredis's
+  // backoff, slower on a loaded machine) fits in it; at 400 ms it once did not.
+  const [a, ra] = await started(redis.url, keyPrefix, 2000);
+  const [b] = await started(redis.url, keyPrefix, 2000);
   await eventually(() => a.stats().heartbeats >= 3, 2000, 'heartbeats');
   // Stop Redis and restart it at once; a blip shorter than the deadline... but Redis restarts
   // empty, so the node entries are gone: that is a fence too. A blip without data loss is a
