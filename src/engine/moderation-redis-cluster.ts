@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import type { EvidenceLine, ModerationPolicy, ModerationStore, Report, ReportCase, ReportReason, SearchCheck } from './engine.js';
 import { ReportReason as Reasons } from './engine.js';
 import { EVIDENCE_MAX } from './moderation-memory.js';
-import { MERGE_EVIDENCE_LUA, type RunScript } from './moderation-redis.js';
+import { MERGE_EVIDENCE_LUA, parseEvidence, type RunScript } from './moderation-redis.js';
 import { script } from './redis-scripts.js';
 
 const MERGE = `${MERGE_EVIDENCE_LUA}local function openCase(ck, newId, auto)
@@ -335,18 +335,5 @@ export class ClusterModerationStore implements ModerationStore {
 
   async bansInForce(now: number): Promise<number> {
     return Number(await this.#run(bansScript, [this.#bans], [String(now)]));
-  }
-}
-
-/** Evidence as stored; anything else (a foreign writer) reads as none. */
-function parseEvidence(json: string): EvidenceLine[] {
-  try {
-    const v = JSON.parse(json) as unknown;
-    if (!Array.isArray(v)) return [];
-    return v.filter(
-      (x): x is EvidenceLine => typeof x === 'object' && x !== null && (x.from === 'target' || x.from === 'reporter') && typeof x.text === 'string' && typeof x.at === 'number',
-    );
-  } catch {
-    return [];
   }
 }

@@ -293,7 +293,7 @@ export class RedisModerationStore implements ModerationStore {
 }
 
 /** Evidence as stored; anything else (a foreign writer) reads as none. */
-function parseEvidence(json: string): EvidenceLine[] {
+export function parseEvidence(json: string): EvidenceLine[] {
   try {
     const v = JSON.parse(json) as unknown;
     if (!Array.isArray(v)) return [];
