@@ -43,6 +43,22 @@ const DURATION_MS = 3000;
 
 type View = 'idle' | 'searching' | 'chatting';
 
+/**
+ * A fence on every live client: a bad message, answered by `bad_message` after everything the
+ * client sent before it has been handled.
+ */
+async function fenceAll(sims: readonly { closed: boolean; c: Client }[]): Promise<void> {
+  await Promise.all(
+    sims
+      .filter((s) => !s.closed)
+      .map(async (s) => {
+        const before = s.c.inbox.messages.filter((m) => m.code === 'bad_message').length;
+        s.c.send('fence');
+        while (s.c.inbox.messages.filter((m) => m.code === 'bad_message').length === before && s.c.inbox.closed === undefined) await s.c.inbox.changed();
+      }),
+  );
+}
+
 /** One simulated user: its view of its state, and what it sent and received per conversation. */
 class Sim {
   /** What the client believes (updated when it acts), used to choose actions. */
@@ -355,17 +371,7 @@ test(`randomized: ${CLIENTS} clients for ${DURATION_MS} ms keep every invariant`
   // Quiesce: a fence (a bad message answered by bad_message) on every live client, twice; then,
   // since engine calls chain promises (ban check, pairing, removal), wait until none is in flight
   // on the server and fence once more, so that whatever they sent has arrived.
-  const fence = async (): Promise<void> => {
-    await Promise.all(
-      sims
-        .filter((s) => !s.closed)
-        .map(async (s) => {
-          const before = s.c.inbox.messages.filter((m) => m.code === 'bad_message').length;
-          s.c.send('fence');
-          while (s.c.inbox.messages.filter((m) => m.code === 'bad_message').length === before && s.c.inbox.closed === undefined) await s.c.inbox.changed();
-        }),
-    );
-  };
+  const fence = (): Promise<void> => fenceAll(sims);
   // Resumes still on their way finish first (each is a few round trips).
   for (const end = Date.now() + 10_000; sims.some((s) => s.resuming && !s.closed) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
   await fence();
@@ -724,17 +730,7 @@ async function questionRun(servers: StrangersServer[]): Promise<void> {
     };
     tick();
   });
-  const fence = async (): Promise<void> => {
-    await Promise.all(
-      sims
-        .filter((s) => !s.closed)
-        .map(async (s) => {
-          const before = s.c.inbox.messages.filter((m) => m.code === 'bad_message').length;
-          s.c.send('fence');
-          while (s.c.inbox.messages.filter((m) => m.code === 'bad_message').length === before && s.c.inbox.closed === undefined) await s.c.inbox.changed();
-        }),
-    );
-  };
+  const fence = (): Promise<void> => fenceAll(sims);
   await fence();
   const busy = (): boolean => servers.some((server) => [...server.chat.sessions()].some((x) => x.checking > 0 || x.inflight || x.removing > 0));
   for (const until = Date.now() + 10_000; busy() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
