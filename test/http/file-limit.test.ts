@@ -49,10 +49,14 @@ async function start(args: string[], env: Record<string, string> = {}): Promise<
   throw new Error(`server did not start: ${out}`);
 }
 
-/** Opens n TCP connections (a few at a time); each records whether the server closed it. */
-async function open(port: number, n: number): Promise<Array<{ s: Socket; closed: boolean }>> {
+/**
+ * Opens n TCP connections (a few at a time); each records whether the server closed it.
+ * `between` runs before each batch after the first.
+ */
+async function open(port: number, n: number, between?: () => Promise<void>): Promise<Array<{ s: Socket; closed: boolean }>> {
   const out: Array<{ s: Socket; closed: boolean }> = [];
   for (let i = 0; i < n; i += 20) {
+    if (i > 0) await between?.();
     await Promise.all(
       Array.from({ length: Math.min(20, n - i) }, () => new Promise<void>((resolve) => {
         const c = { s: connect(port, '127.0.0.1'), closed: false };
@@ -108,7 +112,15 @@ test(`--workers 2 at ${LIMIT} open files each: ${2 * CEILING - 10} sockets all h
   for (let i = 0; i < 100 && listening() < 2; i++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(listening(), 2, 'both workers listen');
   const want = 2 * CEILING - 10;
-  const conns = await open(port, want);
+  // The primary accepts every connection and holds it until a worker takes it, and it has the
+  // same file limit: a burst faster than the workers take connections fills the primary, and
+  // libuv closes what arrives past its limit (seen on a loaded CI machine: 72 of 390 closed).
+  // That is the primary's queue, not the workers' ceiling this test is about, so each batch
+  // waits until the primary has handed the previous one on.
+  const drained = async (): Promise<void> => {
+    for (let i = 0; i < 200 && sockets(proc.pid!) > 40; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  const conns = await open(port, want, drained);
   await new Promise((r) => setTimeout(r, 1500));
   const held = conns.filter((c) => !c.closed).length;
   assert.equal(held, want, `${want - held} closed`);
