@@ -20,23 +20,30 @@ export class ConversationLog {
   readonly #mine: boolean[];
   /** The `seq` a partner's line was given (0 for own lines): the replay source of a client that does not ack. */
   readonly #seq: number[];
+  readonly #lines: number;
   readonly #chars: number;
   #start = 0;
   #count = 0;
   #total = 0;
 
+  /**
+   * The arrays grow with the lines up to `lines` and are a ring from then on: most conversations
+   * are short, and a log is made for every one of them, on both sides.
+   */
   constructor(lines: number, chars: number) {
-    this.#texts = new Array<string>(lines);
-    this.#at = new Array<number>(lines).fill(0);
-    this.#mine = new Array<boolean>(lines).fill(false);
-    this.#seq = new Array<number>(lines).fill(0);
+    this.#texts = [];
+    this.#at = [];
+    this.#mine = [];
+    this.#seq = [];
+    this.#lines = Math.max(1, lines);
     this.#chars = chars;
   }
 
   /** Adds a line (a partner's with the `seq` it was given); the oldest go first past the bounds. */
   add(mine: boolean, text: string, at: number, seq = 0): void {
-    const cap = this.#texts.length;
+    const cap = this.#lines;
     if (this.#count === cap) this.#dropOldest();
+    // Below `cap` lines ever written, i is the arrays' length (they grow by one) or below it.
     const i = (this.#start + this.#count) % cap;
     this.#texts[i] = text;
     this.#at[i] = at;
@@ -51,7 +58,7 @@ export class ConversationLog {
   lines(): Array<{ mine: boolean; text: string; at: number }> {
     const out: Array<{ mine: boolean; text: string; at: number }> = [];
     for (let k = 0; k < this.#count; k++) {
-      const i = (this.#start + k) % this.#texts.length;
+      const i = (this.#start + k) % this.#lines;
       out.push({ mine: this.#mine[i]!, text: this.#texts[i]!, at: this.#at[i]! });
     }
     return out;
@@ -61,7 +68,7 @@ export class ConversationLog {
   partnerLinesAfter(after: number): Array<[number, string]> {
     const out: Array<[number, string]> = [];
     for (let k = 0; k < this.#count; k++) {
-      const i = (this.#start + k) % this.#texts.length;
+      const i = (this.#start + k) % this.#lines;
       if (!this.#mine[i] && this.#seq[i]! > after) out.push([this.#seq[i]!, this.#texts[i]!]);
     }
     return out;
@@ -71,7 +78,7 @@ export class ConversationLog {
     const i = this.#start;
     this.#total -= this.#texts[i]!.length;
     this.#texts[i] = '';
-    this.#start = (i + 1) % this.#texts.length;
+    this.#start = (i + 1) % this.#lines;
     this.#count--;
   }
 }

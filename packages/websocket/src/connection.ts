@@ -92,10 +92,11 @@ type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<any> };
 const EMPTY = Buffer.alloc(0);
 
 // Frames go out once per turn of the event loop and socket (one setImmediate per turn, no
-// closure per send). A connection's first frame of a turn is held (not written): at the end of
-// the turn it is written alone, with no cork, no writev and no stream buffering (the common case
-// in a chat: one message to each of many peers). A second frame in the same turn corks the socket
-// and joins the first; corked sockets are uncorked together at the end of the turn (one writev).
+// closure per send). A connection's frames of a turn are held (not written): at the end of the
+// turn they are written as one buffer, with no cork, no writev and no stream buffering (the
+// common cases in a chat: one message to each of many peers, or a few small frames to one). Past
+// the socket's high-water mark, or after a pong corked it, the socket is corked instead and the
+// held frames go first; corked sockets are uncorked together at the end of the turn (one writev).
 const corked: Socket[] = [];
 const holding: WebSocketConnection<any>[] = [];
 let turnScheduled = false;
@@ -186,8 +187,10 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   #pongTurn = -1;
   /** permessage-deflate state, when negotiated (null: frames go as they are). */
   #pmd: PerMessageDeflate | null = null;
-  /** This turn's first frame, held until the end of the turn (see `holding`), or null. */
-  #held: Buffer | null = null;
+  /** This turn's frames, held until the end of the turn (see `holding`): none, one, or several. */
+  #held: Buffer | Buffer[] | null = null;
+  /** Bytes in `#held`. */
+  #heldBytes = 0;
 
   /** @internal Built by WebSocketServer or connect(); call `start()` next. */
   constructor(socket: Socket, ctx: ConnectionContext<T>, protocol: string, deflate: DeflateParams | null = null) {
@@ -238,7 +241,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   /** Bytes handed to the socket and not yet written to the network (with permessage-deflate: and waiting to be compressed). */
   get bufferedAmount(): number {
-    const held = this.#held === null ? 0 : this.#held.length;
+    const held = this.#heldBytes;
     return this.#pmd === null ? this.#socket.writableLength + held : this.#socket.writableLength + held + this.#pmd.queuedBytes;
   }
 
@@ -511,16 +514,26 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   }
 
   /**
-   * Writes `frame` by the end of this turn: held if it is the turn's first for an idle socket
-   * (and would not fill it past its high-water mark), else written into the corked socket after
-   * the held one. Returns what `socket.write` would: false once over the high-water mark.
+   * Writes `frame` by the end of this turn: held with the turn's other frames while the socket is
+   * not corked and they would not fill it past its high-water mark, else written into the corked
+   * socket after the held ones. Returns what `socket.write` would: false once over the high-water
+   * mark.
    */
   #writeForTurn(frame: Buffer): boolean {
     const socket = this.#socket;
-    if (this.#held === null && socket.writableCorked === 0 && socket.writableLength + frame.length < socket.writableHighWaterMark) {
-      this.#held = frame;
-      holding.push(this);
-      scheduleTurnEnd();
+    const bytes = this.#heldBytes + frame.length;
+    if (socket.writableCorked === 0 && socket.writableLength + bytes < socket.writableHighWaterMark) {
+      const held = this.#held;
+      if (held === null) {
+        this.#held = frame;
+        holding.push(this);
+        scheduleTurnEnd();
+      } else if (Array.isArray(held)) {
+        held.push(frame);
+      } else {
+        this.#held = [held, frame];
+      }
+      this.#heldBytes = bytes;
       return true;
     }
     corkForTurn(socket);
@@ -528,12 +541,14 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     return socket.write(frame);
   }
 
-  /** Writes the held frame, if any: before any other write, so that order is kept. */
+  /** Writes the held frames, if any, as one buffer: before any other write, so that order is kept. */
   #release(): void {
     const held = this.#held;
     if (held === null) return;
     this.#held = null;
-    if (!this.#socket.destroyed) this.#socket.write(held);
+    const bytes = this.#heldBytes;
+    this.#heldBytes = 0;
+    if (!this.#socket.destroyed) this.#socket.write(Array.isArray(held) ? Buffer.concat(held, bytes) : held);
   }
 
   #writePong(data: Buffer): void {
@@ -648,6 +663,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
       conn.#flags &= ~Flag.closeDeferred;
       conn.#state = ReadyState.closed;
       conn.#held = null;
+      conn.#heldBytes = 0;
       if (conn.#closeTimer !== null) clearTimeout(conn.#closeTimer);
       conn.#closeTimer = null;
       conn.#ctx.registry?.delete(conn);
