@@ -53,16 +53,19 @@ async function start(args: string[], env: Record<string, string> = {}): Promise<
  * Opens n TCP connections (a few at a time); each records whether the server closed it.
  * `between` runs before each batch after the first.
  */
-async function open(port: number, n: number, between?: () => Promise<void>): Promise<Array<{ s: Socket; closed: boolean }>> {
-  const out: Array<{ s: Socket; closed: boolean }> = [];
+async function open(port: number, n: number, between?: () => Promise<void>): Promise<Array<{ s: Socket; closed: boolean; error?: string; connected: boolean }>> {
+  const out: Array<{ s: Socket; closed: boolean; error?: string; connected: boolean }> = [];
   for (let i = 0; i < n; i += 20) {
     if (i > 0) await between?.();
     await Promise.all(
       Array.from({ length: Math.min(20, n - i) }, () => new Promise<void>((resolve) => {
-        const c = { s: connect(port, '127.0.0.1'), closed: false };
-        c.s.on('error', () => {});
+        const c: { s: Socket; closed: boolean; error?: string; connected: boolean } = { s: connect(port, '127.0.0.1'), closed: false, connected: false };
+        c.s.on('error', (err: NodeJS.ErrnoException) => (c.error = err.code ?? err.message));
         c.s.on('close', () => (c.closed = true));
-        c.s.once('connect', () => resolve());
+        c.s.once('connect', () => {
+          c.connected = true;
+          resolve();
+        });
         c.s.once('close', () => resolve());
         out.push(c);
       })),
@@ -122,8 +125,19 @@ test(`--workers 2 at ${LIMIT} open files each: ${2 * CEILING - 10} sockets all h
   };
   const conns = await open(port, want, drained);
   await new Promise((r) => setTimeout(r, 1500));
-  const held = conns.filter((c) => !c.closed).length;
-  assert.equal(held, want, `${want - held} closed`);
+  const lost = conns.filter((c) => c.closed);
+  // Why they closed, for the failure message: never connected (the client's error), or closed by
+  // the server (reset or FIN) after connecting.
+  const why = (cs: typeof conns): string => {
+    const m = new Map<string, number>();
+    for (const c of cs) {
+      const k = `${c.connected ? 'after connect' : 'before connect'}: ${c.error ?? 'end'}`;
+      m.set(k, (m.get(k) ?? 0) + 1);
+    }
+    return [...m].map(([k, v]) => `${v} ${k}`).join(', ');
+  };
+  const held = conns.length - lost.length;
+  assert.equal(held, want, `${lost.length} closed (${why(lost)}); workers hold ${readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(/\s+/).map((w) => sockets(Number(w))).join(' + ')} sockets, the primary ${sockets(proc.pid!)}`);
   // prlimit execs node: the child is the primary, its children the workers.
   const workers = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
   assert.equal(workers.length, 2);
