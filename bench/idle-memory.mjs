@@ -5,6 +5,8 @@
 //
 //   node bench/idle-memory.mjs [--runs 3] [--counts 10000,19000] [--hold 30]
 //                              [--servers strangers,npm-start,binary,net] [--out bench/results]
+//                              [--before DIR]   (also `before`: the server built in DIR, e.g. a
+//                                                 checkout or a copy of its dist/, as run.mjs)
 //
 // Servers (each started fresh for every measurement):
 //   strangers  node dist/src/cli/main.js serve ...   (the memory engine; no node flags)
@@ -22,7 +24,7 @@
 import { fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SERVER_CPU, fmt, freePort, machine, pinSelf, sample, sleep } from './lib/common.mjs';
@@ -50,6 +52,12 @@ const SERVERS = {
   binary: (port) => ({ cmd: binary, argv: serveArgs(port), path: '/ws' }),
   net: (port) => ({ cmd: process.execPath, argv: [here('./lib/net-server.mjs'), String(port)], path: '/', tcp: true }),
 };
+if (args.includes('--before')) {
+  const dir = opt('--before', '');
+  const beforeCli = [resolve(dir, 'dist/src/cli/main.js'), resolve(dir, 'src/cli/main.js')].find((f) => existsSync(f)) ?? resolve(dir, 'src/cli/main.js');
+  SERVERS.before = (port) => ({ cmd: process.execPath, argv: [beforeCli, ...serveArgs(port)], path: '/ws' });
+  kinds.splice(kinds.indexOf('strangers') + 1, 0, 'before');
+}
 if (kinds.includes('binary') && !existsSync(binary)) throw new Error(`no ${binary}: run npm run build:binary first`);
 
 mkdirSync(outDir, { recursive: true });

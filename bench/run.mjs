@@ -6,7 +6,9 @@
 // scenario gets a fresh server process.
 //
 //   node bench/run.mjs [--quick] [--only idle10k,idle19k,chat1,chat10,flood,churn,max] [--out bench/results]
-//                      [--servers strangers,ws,uws] [--cpu-prof DIR] [--before DIR]
+//                      [--servers strangers,ws,uws[,floor]] [--cpu-prof DIR] [--before DIR]
+// floor (bench/reference-floor.mjs, opt-in): the reference chat on a bare node:net transport,
+// the least a Node server can spend on this load; a measuring stick, not a server.
 // --before DIR: also runs the server built in DIR (an older checkout, or a copy of its `dist/`) as `before`,
 // right after ours, so that a change is measured before/after in the same run as the references.
 // --cpu-prof DIR: every server runs under `node --cpu-prof --cpu-prof-dir DIR/<scenario>-<server>`.
@@ -43,9 +45,11 @@ const SERVERS = {
   strangers: (port) => [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--rate-limit', '0', '--max-per-ip', '0', '--max-connections', '0', '--gate', 'off'],
   ws: (port) => [here('./reference-server.mjs'), '--port', String(port)],
   uws: (port) => [here('./reference-uws.mjs'), '--port', String(port)],
+  // Opt-in (--servers ...,floor): what node:net costs by itself under the same chat logic.
+  floor: (port) => [here('./reference-floor.mjs'), '--port', String(port)],
 };
-const LABEL = { strangers: 'strangers', before: 'strangers before', ws: 'ws reference', uws: 'uWS reference' };
-let kinds = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS);
+const LABEL = { strangers: 'strangers', before: 'strangers before', ws: 'ws reference', uws: 'uWS reference', floor: 'node:net floor' };
+let kinds = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS).filter((k) => k !== 'floor');
 if (args.includes('--before')) {
   const dir = args[args.indexOf('--before') + 1];
   const beforeCli = [resolve(dir, 'dist/src/cli/main.js'), resolve(dir, 'src/cli/main.js')].find((f) => existsSync(f)) ?? resolve(dir, 'src/cli/main.js');

@@ -175,7 +175,8 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   #socket: OwnedSocket;
   #ctx: ConnectionContext<T>;
-  #receiver: Receiver;
+  /** Made on the first bytes read: a connection that never sends holds none. */
+  #receiver: Receiver | null = null;
   #state: ReadyState = ReadyState.open;
   #flags = 0;
   #closeCode: number = CloseCode.abnormal;
@@ -199,9 +200,6 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     this.protocol = protocol;
     if (deflate !== null && ctx.deflate !== null) {
       this.#pmd = new PerMessageDeflate(deflate, ctx.deflate.settings, this);
-      this.#receiver = new Receiver(this, ctx.deflate.receiver);
-    } else {
-      this.#receiver = new Receiver(this, ctx.limits.receiver);
     }
   }
 
@@ -425,8 +423,8 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
       return this.onInflateError(new WebSocketError(ErrorCodes.invalidUtf8, 'invalid UTF-8 in a text message'));
     }
     this.onMessage(data, isBinary);
-    this.#receiver.resume();
-    if (this.#receiver.paused) return;
+    this.#receiver!.resume();
+    if (this.#receiver!.paused) return;
     this.#socket.resume();
     if ((this.#flags & Flag.closeDeferred) !== 0) WebSocketConnection.dispatch.close(this);
   }
@@ -434,7 +432,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
   /** @internal */
   onInflateError(error: WebSocketError): void {
     if (this.#state === ReadyState.closed) return;
-    this.#receiver.stop();
+    this.#receiver?.stop();
     this.onProtocolError(error);
     // Read on (and discard) so that the peer's FIN is seen.
     this.#socket.resume();
@@ -510,7 +508,8 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
 
   #receive(chunk: Buffer): void {
     this.#flags &= ~(Flag.quiet | Flag.pinged);
-    this.#receiver.push(chunk);
+    const ctx = this.#ctx;
+    (this.#receiver ??= new Receiver(this, this.#pmd !== null && ctx.deflate !== null ? ctx.deflate.receiver : ctx.limits.receiver)).push(chunk);
   }
 
   /**
