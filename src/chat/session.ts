@@ -30,15 +30,33 @@ export const AWAY: Peer = Object.freeze({ send(): void {}, close(): void {} });
 export const SessionState = { idle: 'idle', searching: 'searching', chatting: 'chatting' } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
 
+/** No interests: shared, so that a session that never searched holds no array of its own. */
+const NO_INTERESTS: readonly string[] = Object.freeze([]);
+
+/** Bits of `Session.#bits`: four booleans in one field (a field is 8 bytes per idle user). */
+const Bit = { closed: 1, questions: 2, queued: 4, inflight: 8 } as const;
+
 export class Session {
   state: SessionState = SessionState.idle;
-  closed = false;
+  #bits = 0;
+  /** The connection is gone. */
+  get closed(): boolean {
+    return (this.#bits & Bit.closed) !== 0;
+  }
+  set closed(v: boolean) {
+    this.#bits = v ? this.#bits | Bit.closed : this.#bits & ~Bit.closed;
+  }
   /** Normalized interests of the current or last search. */
-  interests: readonly string[] = [];
+  interests: readonly string[] = NO_INTERESTS;
   /** Language of the current or last search ('' for none): a normalized primary subtag. */
   lang = '';
   /** The current or last search accepts to discuss questions (`find.questions`). */
-  questions = false;
+  get questions(): boolean {
+    return (this.#bits & Bit.questions) !== 0;
+  }
+  set questions(v: boolean) {
+    this.#bits = v ? this.#bits | Bit.questions : this.#bits & ~Bit.questions;
+  }
   /** The question of the current or last search when it was an `ask`, else undefined. */
   question: string | undefined;
   /** The place in a question conversation (asker or discusser), while in one. */
@@ -55,9 +73,19 @@ export class Session {
   /** Bumped at every state change: an engine call that returns to a different seq is stale. */
   seq = 0;
   /** We believe the user is in the engine queue (set before the call that may enqueue it). */
-  queued = false;
+  get queued(): boolean {
+    return (this.#bits & Bit.queued) !== 0;
+  }
+  set queued(v: boolean) {
+    this.#bits = v ? this.#bits | Bit.queued : this.#bits & ~Bit.queued;
+  }
   /** A pairOrEnqueue for this user is in flight. */
-  inflight = false;
+  get inflight(): boolean {
+    return (this.#bits & Bit.inflight) !== 0;
+  }
+  set inflight(v: boolean) {
+    this.#bits = v ? this.#bits | Bit.inflight : this.#bits & ~Bit.inflight;
+  }
   /**
    * Matches announced by the engine but not yet arrived: a `remove` that returned false means a
    * concurrent pairing took the user and its `matched` event is on the way. May dip below 0
