@@ -10,15 +10,9 @@
 //   node bench/reference-floor.mjs [--port 8090] [--host 127.0.0.1]
 import { createHash } from 'node:crypto';
 import net from 'node:net';
-import { referenceChat } from './lib/reference-chat.mjs';
+import { referenceAddress, referenceChat } from './lib/reference-chat.mjs';
 
-const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const port = Number(flag('--port', '8090'));
-const host = flag('--host', '127.0.0.1');
+const { port, host } = referenceAddress(process.argv.slice(2));
 
 /** One unmasked text frame. */
 function frame(text) {

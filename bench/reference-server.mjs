@@ -7,15 +7,9 @@
 //   node bench/reference-server.mjs [--port 8090] [--host 127.0.0.1]
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
-import { referenceChat } from './lib/reference-chat.mjs';
+import { referenceAddress, referenceChat } from './lib/reference-chat.mjs';
 
-const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const port = Number(flag('--port', '8090'));
-const host = flag('--host', '127.0.0.1');
+const { port, host } = referenceAddress(process.argv.slice(2));
 
 const chat = referenceChat((ws, text) => {
   if (ws.readyState === ws.OPEN) ws.send(text);

@@ -8,17 +8,11 @@
 //
 //   node bench/reference-uws.mjs [--port 8090] [--host 127.0.0.1]
 import { createRequire } from 'node:module';
-import { referenceChat } from './lib/reference-chat.mjs';
+import { referenceAddress, referenceChat } from './lib/reference-chat.mjs';
 
 const { uws, patched } = createRequire(import.meta.url)('./lib/uws.cjs');
 
-const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const port = Number(flag('--port', '8090'));
-const host = flag('--host', '127.0.0.1');
+const { port, host } = referenceAddress(process.argv.slice(2));
 
 const chat = referenceChat((ws, text) => ws.send(text, false));
 const decoder = new TextDecoder();

@@ -21,6 +21,15 @@ function normalizeInterests(list) {
   return out;
 }
 
+/** The reference servers' command line: `[--port 8090] [--host 127.0.0.1]`. */
+export function referenceAddress(args) {
+  const flag = (name, fallback) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : fallback;
+  };
+  return { port: Number(flag('--port', '8090')), host: flag('--host', '127.0.0.1') };
+}
+
 /** `sendText(ws, text)` writes one text frame; it is called only for users not closed. */
 export function referenceChat(sendText) {
   const users = new Map(); // id -> user
