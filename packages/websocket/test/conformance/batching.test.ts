@@ -5,10 +5,10 @@
  * Real sockets: the server's socket is watched for its write and writev calls.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { after, before, test } from 'node:test';
-import { WebSocketServer, type ConnectionHandler, type WebSocketConnection } from '@strangers/websocket';
+import type { Socket } from 'node:net';
+import { test } from 'node:test';
+import type { ConnectionHandler, WebSocketConnection } from '@strangers/websocket';
+import { useHandlerServer } from './harness.js';
 import { Op, RawClient } from './raw-client.js';
 
 /** Per server socket: write() calls and writev batches that reached the stream. */
@@ -30,38 +30,24 @@ const handler: ConnectionHandler = {
   close() {},
 };
 
-let server: http.Server;
-let wss: WebSocketServer;
-let port = 0;
-before(async () => {
-  server = http.createServer();
-  server.on('connection', (socket: Socket) => {
-    const c = { writes: 0, writevs: 0 };
-    calls.set(socket, c);
-    last = c;
-    const write = socket.write;
-    socket.write = function (this: Socket, ...args: unknown[]) {
-      c.writes++;
-      return (write as (...a: unknown[]) => boolean).apply(this, args);
-    } as typeof socket.write;
-    const writev = (socket as unknown as { _writev: (...a: unknown[]) => void })._writev;
-    (socket as unknown as { _writev: (...a: unknown[]) => void })._writev = function (this: Socket, ...args: unknown[]) {
-      c.writevs++;
-      return writev.apply(this, args);
-    };
-  });
-  wss = new WebSocketServer({ handler, heartbeatIntervalMs: 0, closeTimeoutMs: 10_000 }).attach(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as AddressInfo).port;
-});
-after(async () => {
-  await wss.close();
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+const server = useHandlerServer(handler, { heartbeatIntervalMs: 0, closeTimeoutMs: 10_000 }, (socket: Socket) => {
+  const c = { writes: 0, writevs: 0 };
+  calls.set(socket, c);
+  last = c;
+  const write = socket.write;
+  socket.write = function (this: Socket, ...args: unknown[]) {
+    c.writes++;
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as typeof socket.write;
+  const writev = (socket as unknown as { _writev: (...a: unknown[]) => void })._writev;
+  (socket as unknown as { _writev: (...a: unknown[]) => void })._writev = function (this: Socket, ...args: unknown[]) {
+    c.writevs++;
+    return writev.apply(this, args);
+  };
 });
 
 async function burst(ask: string): Promise<{ client: RawClient; writes: number; writevs: number; frames: Array<{ opcode: number; text: string }> }> {
-  const client = await RawClient.open(port);
+  const client = await RawClient.open(server.port);
   const c = last!;
   const before = { ...c };
   client.send(Op.text, ask, { mask: true });

@@ -4,10 +4,9 @@
  * and a handler that throws closes only its own connection with 1011.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, beforeEach, test } from 'node:test';
-import { WebSocketServer, WebSocketError, type ConnectionHandler, type WebSocketConnection } from '@strangers/websocket';
+import { beforeEach, test } from 'node:test';
+import { WebSocketError, type ConnectionHandler, type WebSocketConnection } from '@strangers/websocket';
+import { useHandlerServer } from './harness.js';
 import { Op, RawClient } from './raw-client.js';
 
 type Seen = ['open'] | ['message', string] | ['close', number, string] | ['error', string, number];
@@ -36,20 +35,7 @@ const handler: ConnectionHandler = {
   },
 };
 
-let server: http.Server;
-let wss: WebSocketServer;
-let port = 0;
-before(async () => {
-  server = http.createServer();
-  wss = new WebSocketServer({ handler, heartbeatIntervalMs: 0, closeTimeoutMs: 10_000 }).attach(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as AddressInfo).port;
-});
-after(async () => {
-  await wss.close();
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+const server = useHandlerServer(handler, { heartbeatIntervalMs: 0, closeTimeoutMs: 10_000 });
 beforeEach(() => {
   seen = [];
 });
@@ -71,7 +57,7 @@ async function closed(): Promise<void> {
 }
 
 test('a clean close from the peer: close(code, reason) exactly once', async () => {
-  const c = await RawClient.open(port);
+  const c = await RawClient.open(server.port);
   try {
     c.send(Op.text, 'hi');
     await c.expectMessage(Op.text, 'hi');
@@ -84,7 +70,7 @@ test('a clean close from the peer: close(code, reason) exactly once', async () =
 });
 
 test('an empty close frame is reported as 1005', async () => {
-  const c = await RawClient.open(port);
+  const c = await RawClient.open(server.port);
   try {
     c.send(Op.close);
     await c.expectClose([undefined, 1000]);
@@ -96,14 +82,14 @@ test('an empty close frame is reported as 1005', async () => {
 });
 
 test('TCP lost without a close frame: close(1006) exactly once', async () => {
-  const c = await RawClient.open(port);
+  const c = await RawClient.open(server.port);
   c.destroy();
   await closed();
   assert.deepEqual(seen, [['open'], ['close', 1006, '']]);
 });
 
 test('a protocol error reaches error() with its stable code, then close(1006) (the peer sent no close)', async () => {
-  const c = await RawClient.open(port);
+  const c = await RawClient.open(server.port);
   try {
     c.send(Op.text, 'x', { rsv: 4 });
     await c.expectFail(1002);
@@ -115,8 +101,8 @@ test('a protocol error reaches error() with its stable code, then close(1006) (t
 });
 
 test('a handler that throws closes only that connection, with 1011', async () => {
-  const other = await RawClient.open(port);
-  const c = await RawClient.open(port);
+  const other = await RawClient.open(server.port);
+  const c = await RawClient.open(server.port);
   try {
     c.send(Op.text, 'throw');
     await c.expectFail(1011);
@@ -131,11 +117,11 @@ test('a handler that throws closes only that connection, with 1011', async () =>
 });
 
 test('after our close(), what the peer sent before it saw our close frame is still delivered; after its close, nothing', async () => {
-  const c = await RawClient.open(port);
+  const c = await RawClient.open(server.port);
   try {
     c.send(Op.text, 'before');
     await c.expectMessage(Op.text, 'before');
-    const [conn] = wss.connections();
+    const [conn] = server.wss.connections();
     conn!.close(1012, 'service restart');
     // The peer has not read our close frame yet and sends one more message (RFC 6455 5.5.1
     // forbids data after sending a close, not after receiving one it has not seen).

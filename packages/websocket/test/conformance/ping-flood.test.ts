@@ -9,12 +9,11 @@
  * took the server from 57 to 451 MB RSS: a pong was written per ping, past the cap).
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { beforeEach, describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { WebSocketServer, WebSocketError, type ConnectionHandler, type WebSocketConnection } from '@strangers/websocket';
+import { WebSocketError, type ConnectionHandler, type WebSocketConnection } from '@strangers/websocket';
+import { useHandlerServer } from './harness.js';
 import { closeCodeOf, encodeFrame, Op, RawClient, type ServerFrame } from './raw-client.js';
 
 setFlagsFromString('--expose-gc');
@@ -38,20 +37,7 @@ const handler: ConnectionHandler = {
   },
 };
 
-let server: http.Server;
-let wss: WebSocketServer;
-let port = 0;
-before(async () => {
-  server = http.createServer();
-  wss = new WebSocketServer({ handler, heartbeatIntervalMs: 0, closeTimeoutMs: 2000, maxBufferedBytes: CAP }).attach(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as AddressInfo).port;
-});
-after(async () => {
-  await wss.close();
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+const server = useHandlerServer(handler, { heartbeatIntervalMs: 0, closeTimeoutMs: 2000, maxBufferedBytes: CAP });
 beforeEach(() => {
   errors.length = 0;
 });
@@ -59,13 +45,13 @@ beforeEach(() => {
 /** Bytes queued by the server for all its peers. */
 function queued(): number {
   let sum = 0;
-  for (const conn of wss.connections()) sum += conn.bufferedAmount;
+  for (const conn of server.wss.connections()) sum += conn.bufferedAmount;
   return sum;
 }
 
 /** The one server-side connection (each test opens one client at a time). */
 function serverSide(): WebSocketConnection {
-  const [conn] = [...wss.connections()];
+  const [conn] = [...server.wss.connections()];
   assert.ok(conn !== undefined, 'no server-side connection');
   return conn;
 }
@@ -121,7 +107,7 @@ async function expectOverflowClose(c: RawClient): Promise<void> {
 
 describe('ping flood', () => {
   test('30 MB of empty pings from a peer that never reads: queue under the cap, memory bounded, latest ping answered', { timeout: 120_000 }, async (t) => {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(server.port);
     try {
       c.socket.pause();
       const ping = encodeFrame(Op.ping); // 6 bytes, masked
@@ -152,7 +138,7 @@ describe('ping flood', () => {
       const grew = maxRss - rssBefore;
       t.diagnostic(`${pings} pings, ${pongs.length + 1} pongs, at most ${maxQueued} bytes queued, RSS +${(grew / MiB).toFixed(1)} MiB`);
       assert.ok(grew < 96 * MiB, `RSS grew by ${Math.round(grew / MiB)} MiB during the flood`);
-      assert.equal(wss.size, 1, 'the connection is still open');
+      assert.equal(server.wss.size, 1, 'the connection is still open');
       assert.deepEqual(errors, []);
       await c.closeCleanly();
     } finally {
@@ -161,7 +147,7 @@ describe('ping flood', () => {
   });
 
   test('100 pings in one write: pongs for the first ones, then one for the latest, in order', { timeout: 15_000 }, async () => {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(server.port);
     try {
       c.write(Buffer.concat(Array.from({ length: 100 }, (_, i) => encodeFrame(Op.ping, `p${i}`))));
       const pongs: ServerFrame[] = [];
@@ -181,7 +167,7 @@ describe('ping flood', () => {
   });
 
   test('an ordinary ping still gets its pong at once, and one owed while the socket drains is sent after', { timeout: 30_000 }, async () => {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(server.port);
     try {
       c.send(Op.ping, 'hello');
       await c.expectPong('hello');
@@ -220,7 +206,7 @@ describe('ping flood', () => {
 
 describe('a peer over the cap is closed with 1008, whatever the server would queue next', () => {
   test('its ping (no pong is queued)', { timeout: 30_000 }, async () => {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(server.port);
     try {
       await fillToCap(c);
       c.send(Op.ping, 'are you there?');
@@ -231,7 +217,7 @@ describe('a peer over the cap is closed with 1008, whatever the server would que
   });
 
   test('its close frame (the reply says 1008, not the echo)', { timeout: 30_000 }, async () => {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(server.port);
     try {
       await fillToCap(c);
       c.sendClose(1000);
@@ -242,7 +228,7 @@ describe('a peer over the cap is closed with 1008, whatever the server would que
   });
 
   test('a ping of ours (the heartbeat\'s)', { timeout: 30_000 }, async () => {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(server.port);
     try {
       const conn = await fillToCap(c);
       conn.ping();
@@ -254,7 +240,7 @@ describe('a peer over the cap is closed with 1008, whatever the server would que
   });
 
   test('a close of ours', { timeout: 30_000 }, async () => {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(server.port);
     try {
       const conn = await fillToCap(c);
       conn.close(1000, 'bye');
@@ -265,13 +251,13 @@ describe('a peer over the cap is closed with 1008, whatever the server would que
   });
 
   test('and the socket of a peer that never reads again is destroyed after the close timeout', { timeout: 30_000 }, async () => {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(server.port);
     try {
       await fillToCap(c);
       c.send(Op.ping);
       const deadline = Date.now() + 10_000;
-      while (wss.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(wss.size, 0, 'the connection is still there');
+      while (server.wss.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(server.wss.size, 0, 'the connection is still there');
       assert.deepEqual(errors, ['buffer_overflow']);
     } finally {
       c.destroy();
