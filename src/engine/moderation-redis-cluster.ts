@@ -19,10 +19,8 @@
  * address in parallel: one round trip's time.
  */
 import { randomUUID } from 'node:crypto';
-import type { EvidenceLine, ModerationPolicy, ModerationStore, Report, ReportCase, ReportReason, SearchCheck } from './engine.js';
-import { ReportReason as Reasons } from './engine.js';
-import { EVIDENCE_MAX } from './moderation-memory.js';
-import { MERGE_EVIDENCE_LUA, parseEvidence, type RunScript } from './moderation-redis.js';
+import type { EvidenceLine, ModerationPolicy, ModerationStore, Report, ReportCase, SearchCheck } from './engine.js';
+import { MERGE_EVIDENCE_LUA, reportCase, type RunScript } from './moderation-redis.js';
 import { script } from './redis-scripts.js';
 
 const MERGE = `${MERGE_EVIDENCE_LUA}local function openCase(ck, newId, auto)
@@ -211,8 +209,6 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]))
 return redis.call('ZCARD', KEYS[1])
 `);
 
-const reasons: ReadonlySet<string> = new Set(Object.values(Reasons));
-
 export class ClusterModerationStore implements ModerationStore {
   readonly #run: RunScript;
   readonly #ns: string;
@@ -302,17 +298,7 @@ export class ClusterModerationStore implements ModerationStore {
     if (gone.length > 0) await this.#run(unindexScript, [this.#cases, this.#cid], ['person', ...gone]);
     const out: ReportCase[] = [];
     rows.forEach((row, i) => {
-      if (row.length === 0) return;
-      const [id, at, reason, n, auto, ev, banned] = row;
-      out.push({
-        id: id!,
-        at: Number(at),
-        reason: (reasons.has(reason!) ? reason : 'other') as ReportReason,
-        reporters: Number(n) || 0,
-        automatic: auto === '1',
-        target: { person: listed[i]!, banned: Number(banned) > now },
-        evidence: parseEvidence(ev!),
-      });
+      if (row.length > 0) out.push(reportCase(listed[i]!, row, now));
     });
     return out;
   }

@@ -260,17 +260,7 @@ export class RedisModerationStore implements ModerationStore {
     const json = (await this.#run(casesScript, this.#key, [this.#p, String(now), String(limit), String(this.#ttl)])) as string;
     const rows = JSON.parse(json) as string[][];
     const out: ReportCase[] = [];
-    for (const [person, id, at, reason, n, auto, ev, banned] of rows) {
-      out.push({
-        id: id!,
-        at: Number(at),
-        reason: (reasons.has(reason!) ? reason : 'other') as ReportReason,
-        reporters: Number(n) || 0,
-        automatic: auto === '1',
-        target: { person: person!, banned: Number(banned) > now },
-        evidence: parseEvidence(ev!),
-      });
-    }
+    for (const [person, ...row] of rows) out.push(reportCase(person!, row, now));
     return out;
   }
 
@@ -290,6 +280,22 @@ export class RedisModerationStore implements ModerationStore {
   async bansInForce(now: number): Promise<number> {
     return Number(await this.#run(bansScript, this.#key, [this.#p, String(now)]));
   }
+}
+
+/**
+ * A case as the scripts return it: `[id, at, reason, reporters, automatic, evidence JSON, ban
+ * end]` (strings), for `person`.
+ */
+export function reportCase(person: string, [id, at, reason, n, auto, ev, banned]: readonly string[], now: number): ReportCase {
+  return {
+    id: id!,
+    at: Number(at),
+    reason: (reasons.has(reason!) ? reason : 'other') as ReportReason,
+    reporters: Number(n) || 0,
+    automatic: auto === '1',
+    target: { person, banned: Number(banned) > now },
+    evidence: parseEvidence(ev!),
+  };
 }
 
 /** Evidence as stored; anything else (a foreign writer) reads as none. */

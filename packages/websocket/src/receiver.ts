@@ -327,12 +327,7 @@ export class Receiver {
       fragments === null ? EMPTY : fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments, this.#messageBytes);
     const isBinary = this.#messageOpcode === Opcode.binary;
     if (this.#compressed) {
-      this.#fragments = null;
-      this.#joinedFragments = 0;
-      this.#settledFragments = 0;
-      this.#messageOpcode = 0;
-      this.#messageBytes = 0;
-      this.#pieces = 0;
+      this.#endMessage();
       this.#compressed = false;
       // Inflated (and checked) by the sink; nothing more is parsed until it says so.
       if (this.#sink.onCompressedMessage!(data, isBinary) && this.#state === State.header) this.#state = State.paused;
@@ -345,13 +340,18 @@ export class Receiver {
         return;
       }
     }
+    this.#endMessage();
+    this.#sink.onMessage(data, isBinary);
+  }
+
+  /** Forgets the message just completed (its fragments and counters). */
+  #endMessage(): void {
     this.#fragments = null;
     this.#joinedFragments = 0;
     this.#settledFragments = 0;
     this.#messageOpcode = 0;
     this.#messageBytes = 0;
     this.#pieces = 0;
-    this.#sink.onMessage(data, isBinary);
   }
 
   /**
