@@ -251,7 +251,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
     if (this.#state !== ReadyState.open) return SendResult.dropped;
     if (this.#pmd !== null) return this.#sendDeflate(this.#pmd, data, isBinary);
     const socket = this.#socket;
-    if (socket.writableLength >= this.#ctx.limits.maxBufferedBytes) {
+    if (socket.writableLength + this.#heldBytes >= this.#ctx.limits.maxBufferedBytes) {
       this.#overflow();
       return SendResult.dropped;
     }
@@ -264,7 +264,7 @@ export class WebSocketConnection<T = unknown> implements ReceiverSink {
    */
   #sendDeflate(pmd: PerMessageDeflate, data: string | Buffer, isBinary: boolean): SendResult {
     const socket = this.#socket;
-    if (socket.writableLength + pmd.queuedBytes >= this.#ctx.limits.maxBufferedBytes) {
+    if (socket.writableLength + this.#heldBytes + pmd.queuedBytes >= this.#ctx.limits.maxBufferedBytes) {
       this.#overflow();
       return SendResult.dropped;
     }

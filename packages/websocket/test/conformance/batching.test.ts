@@ -94,3 +94,30 @@ test('a ping sent between frames of one turn keeps its place', async () => {
     client.destroy();
   }
 });
+
+// The frames held for the end of the turn count against the outgoing cap like written ones.
+const results: string[] = [];
+const capped = useHandlerServer(
+  {
+    message(conn: WebSocketConnection) {
+      results.length = 0;
+      for (let i = 0; i < 4; i++) results.push(conn.send('x'.repeat(400), false));
+    },
+    close() {},
+  },
+  { heartbeatIntervalMs: 0, closeTimeoutMs: 2000, maxBufferedBytes: 1000 },
+);
+
+test('held frames count against maxBufferedBytes: the send past the cap is dropped and the connection closed with 1008', async () => {
+  const client = await RawClient.open(capped.port);
+  try {
+    client.send(Op.text, 'go', { mask: true });
+    // 402 + 402 held (804 < 1000), the third brings 1206: sent, then the fourth is over the cap.
+    const frames = [await client.next(), await client.next(), await client.next(), await client.next()];
+    assert.deepEqual(results, ['sent', 'sent', 'sent', 'dropped']);
+    assert.deepEqual(frames.map((f) => f.opcode), [Op.text, Op.text, Op.text, Op.close]);
+    assert.equal(frames[3]!.payload.readUInt16BE(0), 1008);
+  } finally {
+    client.destroy();
+  }
+});
