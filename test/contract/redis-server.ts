@@ -53,7 +53,8 @@ export class RedisServer {
     this.port = port;
     this.url = `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
     const ports = options.tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)];
-    this.#args = [...ports, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir, ...(options.args ?? [])];
+    // 32 databases: some test files take a database of their own above Redis's default 16.
+    this.#args = [...ports, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', '32', '--dir', this.#dir, ...(options.args ?? [])];
   }
 
   /** Starts a redis-server on a free port (no persistence) and waits until it accepts connections. */

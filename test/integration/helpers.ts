@@ -71,8 +71,11 @@ export class Client {
     this.conn.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
   }
 
-  /** The next unread message (waits up to `ms`). */
-  async next(ms = 3000): Promise<Msg> {
+  /**
+   * The next unread message (waits up to `ms`: generous, since a loaded CI machine runs two test
+   * files and their servers at once; the wait only matters when the message never comes).
+   */
+  async next(ms = 5000): Promise<Msg> {
     const deadline = Date.now() + ms;
     while (this.#read >= this.inbox.messages.length) {
       if (this.inbox.closed !== undefined) throw new Error(`closed ${this.inbox.closed.code} while waiting for a message`);
@@ -86,7 +89,7 @@ export class Client {
   }
 
   /** The next unread message, which must be of `type`. */
-  async expect(type: string, ms = 3000): Promise<Msg> {
+  async expect(type: string, ms = 5000): Promise<Msg> {
     const m = await this.next(ms);
     if (m.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(m)}`);
     return m;
