@@ -214,19 +214,28 @@ local function allowed(a, b)
   for _, x in ipairs(b.v) do if x == pa then return false end end
   return true
 end
+-- waiter u met in zset key: its JSON and table, or nil after dropping a stale or dead entry
+local function waiter(key, u)
+  local j = redis.call('HGET', W, u)
+  if not j then
+    redis.call('ZREM', key, u)
+    return nil
+  end
+  local w = cjson.decode(j)
+  if not alive(w.n) then
+    drop(u, w)
+    return nil
+  end
+  return j, w
+end
 -- the live waiters of a zset in order (at most the scan limit), dropping stale and dead entries
 local function live(key)
   local out = {}
   local items = redis.call('ZRANGE', key, 0, limit - 1)
   for _, u in ipairs(items) do
     if u ~= me.u then
-      local j = redis.call('HGET', W, u)
-      if not j then
-        redis.call('ZREM', key, u)
-      else
-        local w = cjson.decode(j)
-        if not alive(w.n) then drop(u, w) else out[#out + 1] = { j, w } end
-      end
+      local j, w = waiter(key, u)
+      if j then out[#out + 1] = { j, w } end
     end
   end
   return out
@@ -275,17 +284,8 @@ local function scan(key, bound)
     local u, s = items[k], tonumber(items[k + 1])
     if s >= bound then return nil end
     if u ~= me.u then
-      local j = redis.call('HGET', W, u)
-      if not j then
-        redis.call('ZREM', key, u)
-      else
-        local w = cjson.decode(j)
-        if not alive(w.n) then
-          drop(u, w)
-        elseif compatible(w) then
-          return j, w, s
-        end
-      end
+      local j, w = waiter(key, u)
+      if j and compatible(w) then return j, w, s end
     end
   end
   return nil

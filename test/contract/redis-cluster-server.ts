@@ -7,12 +7,12 @@
  *
  * Missing `redis-server` or `redis-cli`: the tests skip with a message, or FAIL when `CI=true`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, haveRedisServer } from './redis-server.js';
+import { freePort, haveRedisServer, killProcess, spawnRedisServer } from './redis-server.js';
 
 /** Why a cluster cannot be started here, or undefined. */
 export function clusterUnavailable(): string | undefined {
@@ -55,24 +55,7 @@ export class ClusterNode {
 
   async start(): Promise<void> {
     if (this.#proc !== undefined) throw new Error(`redis-server ${this.port} already running`);
-    const proc = spawn('redis-server', this.#args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.#proc = proc;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server ${this.port} did not start: ${out}`)), 5000);
-      proc.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      proc.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server ${this.port} exited with ${code}: ${out}`));
-      });
-    });
-    proc.stdout!.resume();
+    this.#proc = await spawnRedisServer(this.#args, `redis-server ${this.port}`);
   }
 
   /** SIGKILL: connections drop at once; nothing but `nodes.conf` survives. */
@@ -80,11 +63,7 @@ export class ClusterNode {
     const proc = this.#proc;
     if (proc === undefined) return;
     this.#proc = undefined;
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      proc.once('exit', () => resolve());
-      proc.kill('SIGKILL');
-    });
+    await killProcess(proc);
   }
 }
 

@@ -23,6 +23,43 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Starts `redis-server` with `args` and resolves once it accepts connections (within 5 s), or
+ * rejects with what it printed. `label` names it in errors.
+ */
+export async function spawnRedisServer(args: readonly string[], label: string): Promise<ChildProcess> {
+  const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${label} did not start: ${out}`));
+    }, 5000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited with ${code}: ${out}`));
+    });
+  });
+  proc.stdout!.resume();
+  return proc;
+}
+
+/** SIGKILL, resolved once the process is gone (at once if it already is). */
+export async function killProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    proc.once('exit', () => resolve());
+    proc.kill('SIGKILL');
+  });
+}
+
 /** True when a `redis-server` binary is on PATH. */
 export function haveRedisServer(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -72,24 +109,7 @@ export class RedisServer {
   /** (Re)starts the server on the same port. */
   async restart(): Promise<void> {
     if (this.#proc !== undefined) throw new Error('redis-server already running');
-    const proc = spawn('redis-server', this.#args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.#proc = proc;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 5000);
-      proc.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      proc.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${code}: ${out}`));
-      });
-    });
-    proc.stdout!.resume();
+    this.#proc = await spawnRedisServer(this.#args, 'redis-server');
   }
 
   /** Stops the server abruptly (SIGKILL: connections drop at once, nothing persists). */
@@ -97,11 +117,7 @@ export class RedisServer {
     const proc = this.#proc;
     if (proc === undefined) return;
     this.#proc = undefined;
-    if (proc.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      proc.once('exit', () => resolve());
-      proc.kill('SIGKILL');
-    });
+    await killProcess(proc);
   }
 
   async stop(): Promise<void> {
